@@ -1,0 +1,136 @@
+//! The configuration file: one TOML document, one table per component.
+//!
+//! Every field has a default, so an empty file (or none at all) is a working
+//! configuration; every struct rejects unknown fields, and the error names the
+//! line and column. The doc comments of these structs are the configuration
+//! reference; `config.example.toml` at the repository root shows every field
+//! with its default and is checked against [`Config::default`] by a test.
+
+mod api;
+mod byte_size;
+mod otlp;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use api::ApiConfig;
+pub use byte_size::ByteSize;
+pub use otlp::OtlpConfig;
+
+use crate::error::{Error, Result};
+
+/// The whole configuration of a grayscope server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory where grayscope keeps its data. Default `./grayscope-data`.
+    pub data_dir: PathBuf,
+    /// OTLP receivers (gRPC and HTTP).
+    pub otlp: OtlpConfig,
+    /// The HTTP API: SQL over HTTP, and later rollouts and `/metrics`.
+    pub api: ApiConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./grayscope-data"),
+            otlp: OtlpConfig::default(),
+            api: ApiConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadConfig {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, Some(path))
+    }
+
+    /// Parses and validates configuration text; `path` only labels errors.
+    pub fn parse(text: &str, path: Option<&Path>) -> Result<Config> {
+        let config: Config = toml::from_str(text).map_err(|source| Error::ParseConfig {
+            path: path.map(Path::to_owned),
+            source: Box::new(source),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what the types alone cannot.
+    fn validate(&self) -> Result<()> {
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "must not be empty"));
+        }
+        self.otlp.validate()?;
+        self.api.validate()?;
+        Ok(())
+    }
+}
+
+/// An [`Error::InvalidConfig`] for `field`.
+pub(crate) fn invalid(field: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidConfig {
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_is_the_default_configuration() {
+        let config = Config::parse("", None).unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.otlp.grpc_addr.to_string(), "127.0.0.1:4317");
+        assert_eq!(config.otlp.http_addr.to_string(), "127.0.0.1:4318");
+        assert_eq!(config.api.addr.to_string(), "127.0.0.1:7600");
+        assert_eq!(config.data_dir, PathBuf::from("./grayscope-data"));
+    }
+
+    #[test]
+    fn the_example_file_shows_exactly_the_defaults() {
+        let example = include_str!("../../config.example.toml");
+        assert_eq!(Config::parse(example, None).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_their_line() {
+        let text = "data_dir = \"/tmp/x\"\n[otlp]\ngrpc_adr = \"127.0.0.1:1\"\n";
+        let err = Config::parse(text, Some(Path::new("g.toml"))).unwrap_err();
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(source.contains("line 3"), "{source}");
+        assert!(source.contains("unknown field `grpc_adr`"), "{source}");
+        assert!(err.to_string().contains("g.toml"));
+    }
+
+    #[test]
+    fn unknown_tables_are_rejected() {
+        let err = Config::parse("[otpl]\n", None).unwrap_err();
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(source.contains("unknown field `otpl`"), "{source}");
+    }
+
+    #[test]
+    fn bad_addresses_are_rejected_with_their_line() {
+        let err = Config::parse("[api]\naddr = \"localhost\"\n", None).unwrap_err();
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(source.contains("line 2"), "{source}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_field() {
+        let err = Config::parse("[otlp]\nmax_request_size = 0\n", None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: `otlp.max_request_size` must be at least 1 KiB"
+        );
+    }
+}
