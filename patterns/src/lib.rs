@@ -1,0 +1,1 @@
+//! Log template mining (work in progress).
