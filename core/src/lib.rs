@@ -7,6 +7,9 @@
 //!   request writes the environment into the last two bytes of its trace id;
 //!   [`GrayFlag::from_trace_id`] reads it back.
 //! - [`cohort`]: cohort names and the decision of a record's cohort.
+//! - [`rule`]: the cohort routing rule language — [`rule::Rule::parse`] with
+//!   line/column errors, a public syntax tree, and a fast row evaluator over
+//!   attribute maps ([`rule::Rule::evaluate`]).
 //! - [`config`]: the TOML configuration, one `*Config` struct per component,
 //!   every field documented and defaulted, unknown fields rejected.
 //!
@@ -25,6 +28,7 @@ pub mod cohort;
 pub mod config;
 pub mod error;
 pub mod gray_flag;
+pub mod rule;
 pub mod schema;
 
 pub use config::Config;
