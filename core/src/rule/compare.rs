@@ -204,7 +204,21 @@ pub(crate) fn order_text(
 /// `f64::from_str` does. Too large a magnitude gives an infinity; the result
 /// is never NaN.
 pub fn parse_number(text: &str) -> Option<f64> {
-    if !is_number(text.as_bytes()) {
+    let bytes = text.as_bytes();
+    // Fast path, exact: integers of up to 15 digits are below 2^53.
+    let (negative, digits) = match bytes.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, bytes),
+    };
+    if (1..=15).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) {
+        let n = digits
+            .iter()
+            .fold(0_u64, |n, d| n * 10 + u64::from(d - b'0'));
+        #[allow(clippy::cast_precision_loss)] // n < 10^15 < 2^53: exact
+        let n = n as f64;
+        return Some(if negative { -n } else { n });
+    }
+    if !is_number(bytes) {
         return None;
     }
     text.parse().ok()
@@ -279,6 +293,15 @@ mod tests {
             assert_eq!(parse_number(text), want, "{text:?}");
         }
         assert_eq!(parse_number("1e400"), Some(f64::INFINITY));
+        assert!(parse_number("-0").unwrap().is_sign_negative());
+        for text in [
+            "999999999999999",
+            "-123456789012345",
+            "9999999999999999",
+            "000000000000001",
+        ] {
+            assert_eq!(parse_number(text), text.parse().ok(), "{text}");
+        }
     }
 
     #[test]

@@ -866,6 +866,11 @@ mod properties {
         }
 
         #[test]
+        fn numbers_read_as_rust_reads_them(text in "-?[0-9]{1,20}(\\.[0-9]{1,5})?([eE][+-]?[0-9]{1,3})?") {
+            prop_assert_eq!(parse_number(&text), text.parse::<f64>().ok());
+        }
+
+        #[test]
         fn text_order_is_antisymmetric(a in text(), b in text()) {
             let ab = order(&a, &Literal::String(b.clone()));
             let ba = order(&b, &Literal::String(a.clone()));

@@ -97,17 +97,12 @@ impl<'a> Version<'a> {
 
     /// The order of `self` relative to `other`, as the module docs define it.
     pub fn compare(&self, other: &Version<'_>) -> Ordering {
-        let mut mine = self.core.split('.');
-        let mut theirs = other.core.split('.');
-        loop {
-            match (mine.next(), theirs.next()) {
-                (None, None) => break,
-                (a, b) => {
-                    let order = compare_digits(a.unwrap_or("0"), b.unwrap_or("0"));
-                    if order != Ordering::Equal {
-                        return order;
-                    }
-                }
+        let mut mine = self.core.as_bytes();
+        let mut theirs = other.core.as_bytes();
+        while !mine.is_empty() || !theirs.is_empty() {
+            let order = compare_digits(next_component(&mut mine), next_component(&mut theirs));
+            if order != Ordering::Equal {
+                return order;
             }
         }
         match (self.pre, other.pre) {
@@ -129,10 +124,21 @@ fn is_dotted_idents(text: &str) -> bool {
     })
 }
 
-/// Compares two ASCII digit strings as unsigned integers of any length.
-fn compare_digits(a: &str, b: &str) -> Ordering {
-    let a = a.trim_start_matches('0');
-    let b = b.trim_start_matches('0');
+/// The next `.`-separated component of a core, consuming it; empty (which
+/// [`compare_digits`] reads as 0) once the core is used up.
+fn next_component<'a>(rest: &mut &'a [u8]) -> &'a [u8] {
+    let end = rest.iter().position(|&b| b == b'.').unwrap_or(rest.len());
+    let component = &rest[..end];
+    *rest = rest.get(end + 1..).unwrap_or(&[]);
+    component
+}
+
+/// Compares two ASCII digit strings as unsigned integers of any length; an
+/// empty string is 0.
+fn compare_digits(a: &[u8], b: &[u8]) -> Ordering {
+    let skip = |d: &[u8]| d.iter().take_while(|&&c| c == b'0').count();
+    let a = &a[skip(a)..];
+    let b = &b[skip(b)..];
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
@@ -148,7 +154,7 @@ fn compare_pre_release(a: &str, b: &str) -> Ordering {
                 let x_numeric = x.bytes().all(|c| c.is_ascii_digit());
                 let y_numeric = y.bytes().all(|c| c.is_ascii_digit());
                 match (x_numeric, y_numeric) {
-                    (true, true) => compare_digits(x, y),
+                    (true, true) => compare_digits(x.as_bytes(), y.as_bytes()),
                     (true, false) => Ordering::Less,
                     (false, true) => Ordering::Greater,
                     (false, false) => x.as_bytes().cmp(y.as_bytes()),
