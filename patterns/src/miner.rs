@@ -1,0 +1,719 @@
+//! The online template miner.
+//!
+//! For each line: tokenize and mask it ([`crate::tokenize`]), then look its
+//! masked text up in a cache of recent lines. On a miss, descend the prefix
+//! tree ([`crate::tree`]) to the shapes of the same token count and leading
+//! tokens and take the most specific one that matches exactly. If none does,
+//! compare the line with every shape of its token count, position by position:
+//! a shape whose punctuation is identical and whose constant words are at
+//! least `similarity_threshold` the same is a candidate to generalise, turning
+//! the differing positions into `<*>`. Generalising happens only with evidence
+//! that the positions hold values: one side already holds a variable there, or
+//! the shapes that would merge show `min_distinct_values` different words at
+//! each such position. Otherwise the line starts a new template.
+//!
+//! Templates are keyed by their text, so their ids are stable; a template that
+//! is generalised is retired with a pointer to the template that replaced it
+//! (its lineage), and [`Miner::resolve`] follows those pointers. Memory is
+//! bounded by `max_templates` (least recently used templates are evicted),
+//! `max_lineage`, `cache_capacity`, and the per-line token and byte limits.
+
+use std::{collections::VecDeque, sync::Arc};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    config::MinerConfig,
+    hashing::FastMap,
+    lru::Lru,
+    slab::Slab,
+    structured::{self, Shape},
+    template::{TTok, TemplateId, TemplateInfo, render},
+    tokenize::{Kind, Limits, Line},
+    tree::Tree,
+};
+
+/// The result of mining one line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mined {
+    /// The id of the line's template.
+    pub template_id: TemplateId,
+    /// The template text (cheap to clone).
+    pub template: Arc<str>,
+}
+
+/// Counters describing a miner's work and memory.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MinerStats {
+    /// Lines mined.
+    pub lines: u64,
+    /// Live templates.
+    pub templates: usize,
+    /// Template shapes (a template has one per distinct token layout; almost
+    /// always exactly one).
+    pub shapes: usize,
+    /// Lineage records kept (retired template → its replacement).
+    pub lineage: usize,
+    /// Templates created.
+    pub created: u64,
+    /// Generalisations (shapes merged into a more general template).
+    pub merges: u64,
+    /// Templates evicted because `max_templates` was reached.
+    pub evictions: u64,
+    /// Lineage records dropped because `max_lineage` was reached.
+    pub lineage_dropped: u64,
+    /// Lines cut at `max_tokens` or `max_line_bytes`.
+    pub truncated_lines: u64,
+    /// Lines given as bytes that were not valid UTF-8 (decoded lossily).
+    pub invalid_utf8_lines: u64,
+    /// Empty or whitespace-only lines (template `""`).
+    pub empty_lines: u64,
+    /// Lines read as JSON objects.
+    pub json_lines: u64,
+    /// Lines read as logfmt.
+    pub logfmt_lines: u64,
+    /// Lines answered from the cache of masked lines.
+    pub cache_hits: u64,
+}
+
+/// One token layout of a template, as stored in the prefix tree.
+#[derive(Debug)]
+pub(crate) struct Cluster {
+    /// Creation order; decides candidate order and ties.
+    pub seq: u64,
+    pub toks: Box<[TTok]>,
+    /// Handle of the owning template.
+    pub template: u32,
+    /// Number of non-variable tokens (specificity).
+    pub consts: u32,
+}
+
+/// A live template.
+#[derive(Debug)]
+pub(crate) struct Template {
+    pub id: TemplateId,
+    pub text: Arc<str>,
+    pub count: u64,
+    pub first_seen: u64,
+    pub last_seen: u64,
+    /// Handles of its shapes.
+    pub clusters: Vec<u32>,
+}
+
+/// A retired template: what it was, and what replaced it.
+#[derive(Debug, Clone)]
+pub(crate) struct Retired {
+    pub text: Arc<str>,
+    pub count: u64,
+    pub first_seen: u64,
+    pub last_seen: u64,
+    pub parent: TemplateId,
+    /// Position in the retirement order, to tell a record from a newer one
+    /// of the same id.
+    pub seq: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct CacheEntry {
+    cluster: u32,
+    len: u32,
+    epoch: u32,
+}
+
+/// The online template miner. See the [module docs](self) for the algorithm.
+///
+/// `Send` and `Sync`; mining needs `&mut self`, so share it behind a mutex.
+pub struct Miner {
+    pub(crate) config: MinerConfig,
+    limits: Limits,
+    line: Line,
+    pub(crate) clusters: Slab<Cluster>,
+    pub(crate) templates: Slab<Template>,
+    pub(crate) by_id: FastMap<TemplateId, u32>,
+    pub(crate) retired: FastMap<TemplateId, Retired>,
+    pub(crate) retired_order: VecDeque<(TemplateId, u64)>,
+    pub(crate) lru: Lru,
+    pub(crate) tree: Tree,
+    cache: FastMap<Box<str>, CacheEntry>,
+    pub(crate) next_seq: u64,
+    pub(crate) next_retired_seq: u64,
+    pub(crate) stats: MinerStats,
+    // Scratch buffers of the slow path.
+    cands: Vec<u32>,
+    similar: Vec<(u32, u32, u32)>,
+    diffs: Vec<u32>,
+    instances: Vec<u32>,
+}
+
+impl std::fmt::Debug for Miner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Miner")
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Miner {
+    /// A miner with no templates. Out-of-range configuration values are moved
+    /// to the nearest valid value (use [`MinerConfig::validate`] to report
+    /// them instead).
+    pub fn new(config: MinerConfig) -> Miner {
+        let config = config.clamped();
+        Miner {
+            limits: Limits {
+                max_tokens: config.max_tokens,
+                max_token_bytes: config.max_token_bytes,
+            },
+            tree: Tree::new(config.tree_depth),
+            config,
+            line: Line::default(),
+            clusters: Slab::default(),
+            templates: Slab::default(),
+            by_id: FastMap::default(),
+            retired: FastMap::default(),
+            retired_order: VecDeque::new(),
+            lru: Lru::default(),
+            cache: FastMap::default(),
+            next_seq: 0,
+            next_retired_seq: 0,
+            stats: MinerStats::default(),
+            cands: Vec::new(),
+            similar: Vec::new(),
+            diffs: Vec::new(),
+            instances: Vec::new(),
+        }
+    }
+
+    /// The configuration in force (after clamping).
+    pub fn config(&self) -> &MinerConfig {
+        &self.config
+    }
+
+    /// Mines one log body observed at `time_unix_nano`, returning its
+    /// template. Never fails and never panics on any input.
+    pub fn mine(&mut self, body: &str, time_unix_nano: u64) -> Mined {
+        self.stats.lines += 1;
+        let mut cut = false;
+        let body = if body.len() > self.config.max_line_bytes {
+            cut = true;
+            let mut k = self.config.max_line_bytes;
+            while !body.is_char_boundary(k) {
+                k -= 1;
+            }
+            &body[..k]
+        } else {
+            body
+        };
+        self.line.reset(self.limits);
+        match structured::push_body(&mut self.line, body, self.config.structured) {
+            Shape::Json => self.stats.json_lines += 1,
+            Shape::Logfmt => self.stats.logfmt_lines += 1,
+            Shape::Text => {}
+        }
+        if cut {
+            self.line.truncated = true;
+        }
+        self.line.finish();
+        if self.line.truncated {
+            self.stats.truncated_lines += 1;
+        }
+        if self.line.toks.is_empty() {
+            self.stats.empty_lines += 1;
+        }
+        let n = self.line.toks.len();
+        let cached = self
+            .cache
+            .get(self.line.text.as_str())
+            .filter(|e| e.len as usize == n && e.epoch == self.tree.epoch(n))
+            .map(|e| e.cluster);
+        let cluster = match cached {
+            Some(c) => {
+                self.stats.cache_hits += 1;
+                c
+            }
+            None => {
+                let c = self.place(time_unix_nano);
+                if let Some(t) = self.clusters.get(c).map(|c| c.template) {
+                    self.evict_over_cap(t);
+                }
+                if self.cache.len() >= self.config.cache_capacity {
+                    self.cache.clear();
+                }
+                if self.config.cache_capacity > 0 {
+                    let entry = CacheEntry {
+                        cluster: c,
+                        len: n as u32,
+                        epoch: self.tree.epoch(n),
+                    };
+                    self.cache.insert(self.line.text.as_str().into(), entry);
+                }
+                c
+            }
+        };
+        match self.clusters.get(cluster).map(|c| c.template) {
+            Some(t) => self.hit(t, time_unix_nano),
+            // Unreachable by construction; answer with the line's own text
+            // rather than fail ingest.
+            None => Mined {
+                template_id: TemplateId::of(&self.line.text),
+                template: Arc::from(self.line.text.as_str()),
+            },
+        }
+    }
+
+    /// Like [`Miner::mine`] for bytes that may not be UTF-8: invalid
+    /// sequences become U+FFFD (and the line is counted).
+    pub fn mine_bytes(&mut self, body: &[u8], time_unix_nano: u64) -> Mined {
+        match String::from_utf8_lossy(body) {
+            std::borrow::Cow::Borrowed(s) => self.mine(s, time_unix_nano),
+            std::borrow::Cow::Owned(s) => {
+                self.stats.invalid_utf8_lines += 1;
+                self.mine(&s, time_unix_nano)
+            }
+        }
+    }
+
+    /// Every template the miner knows: the live ones, then retired ones with
+    /// their `parent_id`.
+    pub fn templates(&self) -> impl Iterator<Item = TemplateInfo> + '_ {
+        let live = self.templates.iter().map(|(_, t)| TemplateInfo {
+            id: t.id,
+            template: t.text.clone(),
+            first_seen: t.first_seen,
+            last_seen: t.last_seen,
+            count: t.count,
+            parent_id: None,
+        });
+        let retired = self.retired_order.iter().filter_map(|(id, seq)| {
+            let r = self.retired.get(id).filter(|r| r.seq == *seq)?;
+            Some(TemplateInfo {
+                id: *id,
+                template: r.text.clone(),
+                first_seen: r.first_seen,
+                last_seen: r.last_seen,
+                count: r.count,
+                parent_id: Some(r.parent),
+            })
+        });
+        live.chain(retired)
+    }
+
+    /// The current template for `id`: itself when live, else the end of its
+    /// lineage. `None` when the id is unknown or its line of descent was
+    /// evicted or dropped.
+    pub fn resolve(&self, id: &TemplateId) -> Option<TemplateId> {
+        let mut cur = *id;
+        for _ in 0..=self.retired.len() {
+            if self.by_id.contains_key(&cur) {
+                return Some(cur);
+            }
+            cur = self.retired.get(&cur)?.parent;
+        }
+        None
+    }
+
+    /// Counters describing the miner's work and memory.
+    pub fn stats(&self) -> MinerStats {
+        MinerStats {
+            templates: self.templates.len(),
+            shapes: self.clusters.len(),
+            lineage: self.retired.len(),
+            ..self.stats.clone()
+        }
+    }
+
+    fn hit(&mut self, t: u32, time: u64) -> Mined {
+        self.lru.touch(t);
+        match self.templates.get_mut(t) {
+            Some(tpl) => {
+                tpl.count += 1;
+                tpl.first_seen = tpl.first_seen.min(time);
+                tpl.last_seen = tpl.last_seen.max(time);
+                Mined {
+                    template_id: tpl.id,
+                    template: tpl.text.clone(),
+                }
+            }
+            None => Mined {
+                template_id: TemplateId::of(&self.line.text),
+                template: Arc::from(self.line.text.as_str()),
+            },
+        }
+    }
+
+    /// Finds or makes the shape for the current line (the slow path).
+    fn place(&mut self, time: u64) -> u32 {
+        self.cands.clear();
+        self.tree.candidates(&self.line, &mut self.cands);
+        let mut best: Option<(u32, u64, u32)> = None;
+        for &c in &self.cands {
+            let Some(cl) = self.clusters.get(c) else {
+                continue;
+            };
+            if !matches(&self.line, &cl.toks) {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some((consts, seq, _)) => {
+                    cl.consts > consts || (cl.consts == consts && cl.seq < seq)
+                }
+            };
+            if better {
+                best = Some((cl.consts, cl.seq, c));
+            }
+        }
+        if let Some((_, _, c)) = best {
+            return c;
+        }
+        if let Some(c) = self.generalise(time) {
+            return c;
+        }
+        let toks: Box<[TTok]> = self
+            .line
+            .toks
+            .iter()
+            .map(|t| TTok {
+                kind: t.kind,
+                glue: t.glue,
+                text: match t.kind {
+                    Kind::Var => "".into(),
+                    _ => self.line.text_of(t).into(),
+                },
+            })
+            .collect();
+        self.add_cluster(toks, time)
+    }
+
+    /// Tries to merge the current line with similar shapes into a more
+    /// general one; returns the new shape.
+    fn generalise(&mut self, time: u64) -> Option<u32> {
+        let n = self.line.toks.len();
+        let bucket = self.tree.bucket(n)?;
+        self.similar.clear();
+        self.diffs.clear();
+        for &c in &bucket.shapes {
+            let Some(cl) = self.clusters.get(c) else {
+                continue;
+            };
+            let from = self.diffs.len() as u32;
+            if compare(
+                &self.line,
+                &cl.toks,
+                self.config.similarity_threshold,
+                &mut self.diffs,
+            ) {
+                self.similar.push((c, from, self.diffs.len() as u32));
+            } else {
+                self.diffs.truncate(from as usize);
+            }
+        }
+        // Best generalisation: fewest variables, then most shapes merged,
+        // then the oldest base shape.
+        let mut best: Option<(usize, usize, u64, usize)> = None;
+        for (k, &(base, from, to)) in self.similar.iter().enumerate() {
+            let Some(base_cl) = self.clusters.get(base) else {
+                continue;
+            };
+            let extra = &self.diffs[from as usize..to as usize];
+            self.instances.clear();
+            for &(other, _, _) in &self.similar {
+                if let Some(o) = self.clusters.get(other)
+                    && is_instance(&o.toks, &base_cl.toks, extra)
+                {
+                    self.instances.push(other);
+                }
+            }
+            if !self.has_evidence(extra) {
+                continue;
+            }
+            let wild = base_cl.toks.len() - base_cl.consts as usize + extra.len();
+            let cand = (wild, self.instances.len(), base_cl.seq, k);
+            let better = match best {
+                None => true,
+                Some((w, i, s, _)) => {
+                    wild < w || (wild == w && (cand.1 > i || (cand.1 == i && cand.2 < s)))
+                }
+            };
+            if better {
+                best = Some(cand);
+            }
+        }
+        let (_, _, _, k) = best?;
+        let (base, from, to) = self.similar[k];
+        let extra: Vec<u32> = self.diffs[from as usize..to as usize].to_vec();
+        let base_toks = self.clusters.get(base)?.toks.clone();
+        // Recompute the instances of the chosen generalisation.
+        let members: Vec<u32> = self
+            .similar
+            .iter()
+            .filter(|&&(o, _, _)| {
+                self.clusters
+                    .get(o)
+                    .is_some_and(|c| is_instance(&c.toks, &base_toks, &extra))
+            })
+            .map(|&(o, _, _)| o)
+            .collect();
+        let mut general = base_toks.into_vec();
+        for &p in &extra {
+            if let Some(t) = general.get_mut(p as usize) {
+                t.kind = Kind::Var;
+                t.text = "".into();
+            }
+        }
+        Some(self.replace(&members, general.into_boxed_slice(), time))
+    }
+
+    /// Whether every position in `extra` shows it holds values, judged over
+    /// the current line and `self.instances`.
+    fn has_evidence(&self, extra: &[u32]) -> bool {
+        let need = self.config.min_distinct_values;
+        let mut seen: Vec<&str> = Vec::with_capacity(need);
+        for &p in extra {
+            let p = p as usize;
+            let Some(lt) = self.line.toks.get(p) else {
+                return false;
+            };
+            let line_text = self.line.text_of(lt);
+            if lt.kind == Kind::Var || line_text.contains(crate::tokenize::WILDCARD) {
+                continue;
+            }
+            seen.clear();
+            seen.push(line_text);
+            let mut var_like = false;
+            for &i in &self.instances {
+                let Some(t) = self.clusters.get(i).and_then(|c| c.toks.get(p)) else {
+                    continue;
+                };
+                if t.is_var_like() {
+                    var_like = true;
+                    break;
+                }
+                if !seen.contains(&t.text()) {
+                    seen.push(t.text());
+                }
+            }
+            if !var_like && seen.len() < need {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Replaces the shapes `members` by the shape `general`; templates left
+    /// without shapes are retired with lineage to the new template. Returns
+    /// the new shape.
+    fn replace(&mut self, members: &[u32], general: Box<[TTok]>, time: u64) -> u32 {
+        let mut old_templates: Vec<u32> = Vec::new();
+        for &m in members {
+            if let Some(cl) = self.clusters.remove(m) {
+                self.tree.remove(m, &cl.toks);
+                if let Some(t) = self.templates.get_mut(cl.template) {
+                    t.clusters.retain(|&c| c != m);
+                }
+                if !old_templates.contains(&cl.template) {
+                    old_templates.push(cl.template);
+                }
+            }
+        }
+        let c = self.add_cluster(general, time);
+        let Some(new_t) = self.clusters.get(c).map(|c| c.template) else {
+            return c;
+        };
+        let Some(new_id) = self.templates.get(new_t).map(|t| t.id) else {
+            return c;
+        };
+        let (mut count, mut first, mut last) = (0u64, u64::MAX, 0u64);
+        for t in old_templates {
+            if t == new_t || self.templates.get(t).is_none_or(|t| !t.clusters.is_empty()) {
+                continue;
+            }
+            if let Some(old) = self.retire(t, new_id) {
+                count += old.count;
+                first = first.min(old.first_seen);
+                last = last.max(old.last_seen);
+            }
+        }
+        if let Some(t) = self.templates.get_mut(new_t) {
+            t.count += count;
+            t.first_seen = t.first_seen.min(first);
+            t.last_seen = t.last_seen.max(last);
+        }
+        self.stats.merges += 1;
+        c
+    }
+
+    /// Removes live template `t`, recording that `parent` replaced it.
+    fn retire(&mut self, t: u32, parent: TemplateId) -> Option<Retired> {
+        let tpl = self.templates.remove(t)?;
+        self.by_id.remove(&tpl.id);
+        self.lru.remove(t);
+        let seq = self.next_retired_seq;
+        self.next_retired_seq += 1;
+        let r = Retired {
+            text: tpl.text,
+            count: tpl.count,
+            first_seen: tpl.first_seen,
+            last_seen: tpl.last_seen,
+            parent,
+            seq,
+        };
+        self.retired.insert(tpl.id, r.clone());
+        self.retired_order.push_back((tpl.id, seq));
+        self.trim_lineage();
+        Some(r)
+    }
+
+    pub(crate) fn trim_lineage(&mut self) {
+        while self.retired.len() > self.config.max_lineage {
+            let Some((id, seq)) = self.retired_order.pop_front() else {
+                break;
+            };
+            if self.retired.get(&id).is_some_and(|r| r.seq == seq) {
+                self.retired.remove(&id);
+                self.stats.lineage_dropped += 1;
+            }
+        }
+        // Forget queue entries whose record was superseded.
+        while let Some(&(id, seq)) = self.retired_order.front() {
+            if self.retired.get(&id).is_some_and(|r| r.seq == seq) {
+                break;
+            }
+            self.retired_order.pop_front();
+        }
+    }
+
+    /// Stores a new shape, attaching it to the template with its text (made
+    /// if needed). Returns the shape's handle.
+    pub(crate) fn add_cluster(&mut self, toks: Box<[TTok]>, time: u64) -> u32 {
+        let text = render(&toks);
+        let id = TemplateId::of(&text);
+        let t = match self.by_id.get(&id) {
+            Some(&t) => t,
+            None => {
+                // A template that comes back is live again, not retired.
+                self.retired.remove(&id);
+                let t = self.templates.insert(Template {
+                    id,
+                    text: Arc::from(text),
+                    count: 0,
+                    first_seen: time,
+                    last_seen: time,
+                    clusters: Vec::new(),
+                });
+                self.by_id.insert(id, t);
+                self.lru.push(t);
+                self.stats.created += 1;
+                t
+            }
+        };
+        let consts = toks.iter().filter(|t| t.kind != Kind::Var).count() as u32;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let c = self.clusters.insert(Cluster {
+            seq,
+            toks,
+            template: t,
+            consts,
+        });
+        if let Some(cl) = self.clusters.get(c) {
+            self.tree.insert(c, &cl.toks);
+        }
+        if let Some(tpl) = self.templates.get_mut(t) {
+            tpl.clusters.push(c);
+        }
+        c
+    }
+
+    /// Evicts least recently used templates until the cap holds, never
+    /// `keep`.
+    pub(crate) fn evict_over_cap(&mut self, keep: u32) {
+        while self.templates.len() > self.config.max_templates {
+            let Some(old) = self.lru.oldest() else {
+                break;
+            };
+            if old == keep {
+                self.lru.touch(keep);
+                if self.lru.oldest() == Some(keep) {
+                    break;
+                }
+                continue;
+            }
+            self.evict(old);
+        }
+    }
+
+    fn evict(&mut self, t: u32) {
+        self.lru.remove(t);
+        let Some(tpl) = self.templates.remove(t) else {
+            return;
+        };
+        self.by_id.remove(&tpl.id);
+        for c in tpl.clusters {
+            if let Some(cl) = self.clusters.remove(c) {
+                self.tree.remove(c, &cl.toks);
+            }
+        }
+        self.stats.evictions += 1;
+    }
+}
+
+/// Whether `line` fits shape `toks` exactly.
+#[inline]
+fn matches(line: &Line, toks: &[TTok]) -> bool {
+    line.toks.len() == toks.len()
+        && line.toks.iter().zip(toks.iter()).all(|(l, t)| {
+            l.glue == t.glue
+                && match t.kind {
+                    Kind::Var => l.kind != Kind::Punct,
+                    _ => l.kind == t.kind && line.text_of(l) == &*t.text,
+                }
+        })
+}
+
+/// Compares `line` with a same-length shape: `true` when punctuation and
+/// spacing agree, some constant word is shared, and the shared share reaches
+/// `threshold`; the differing positions are appended to `diffs`.
+fn compare(line: &Line, toks: &[TTok], threshold: f64, diffs: &mut Vec<u32>) -> bool {
+    let from = diffs.len();
+    let mut equal = 0usize;
+    for (p, (l, t)) in line.toks.iter().zip(toks.iter()).enumerate() {
+        if l.glue != t.glue {
+            return false;
+        }
+        match (l.kind, t.kind) {
+            (Kind::Punct, Kind::Punct) => {
+                if line.text_of(l) != &*t.text {
+                    return false;
+                }
+            }
+            (Kind::Punct, _) | (_, Kind::Punct) => return false,
+            (_, Kind::Var) => {}
+            (lk, _) => {
+                if lk == Kind::Word && line.text_of(l) == &*t.text {
+                    equal += 1;
+                } else {
+                    diffs.push(p as u32);
+                }
+            }
+        }
+    }
+    let differ = diffs.len() - from;
+    differ > 0 && equal > 0 && (equal as f64) >= threshold * ((equal + differ) as f64)
+}
+
+/// Whether shape `inst` is an instance of `base` with positions `extra` made
+/// variables.
+fn is_instance(inst: &[TTok], base: &[TTok], extra: &[u32]) -> bool {
+    inst.len() == base.len()
+        && inst.iter().zip(base.iter()).enumerate().all(|(p, (i, b))| {
+            i.glue == b.glue
+                && if b.kind == Kind::Var || extra.contains(&(p as u32)) {
+                    i.kind != Kind::Punct
+                } else {
+                    i.kind == b.kind && i.text == b.text
+                }
+        })
+}

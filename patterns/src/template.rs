@@ -1,0 +1,181 @@
+//! Templates, their stable ids, and what callers see of them.
+
+use std::{fmt, str::FromStr, sync::Arc};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::{
+    hashing::fnv1a64,
+    tokenize::{Kind, WILDCARD},
+};
+
+/// A template's id: the 64-bit FNV-1a hash of its text, shown as 16 lowercase
+/// hex digits.
+///
+/// Derived from the text alone, so two miners (or one miner before and after a
+/// restart) that produce the same template give it the same id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TemplateId(u64);
+
+impl TemplateId {
+    /// The id of the template whose text is `template`.
+    pub fn of(template: &str) -> TemplateId {
+        TemplateId(fnv1a64(template.as_bytes()))
+    }
+
+    /// The id as a number.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    /// An id from its number.
+    pub fn from_u64(v: u64) -> TemplateId {
+        TemplateId(v)
+    }
+}
+
+impl fmt::Display for TemplateId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl fmt::Debug for TemplateId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TemplateId({:016x})", self.0)
+    }
+}
+
+/// Error of parsing a [`TemplateId`] from text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a template id is 16 hex digits, got {0:?}")]
+pub struct ParseTemplateIdError(String);
+
+impl FromStr for TemplateId {
+    type Err = ParseTemplateIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() != 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ParseTemplateIdError(s.to_string()));
+        }
+        u64::from_str_radix(s, 16)
+            .map(TemplateId)
+            .map_err(|_| ParseTemplateIdError(s.to_string()))
+    }
+}
+
+impl Serialize for TemplateId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TemplateId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What the miner knows about one template (a row of the `templates` table).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TemplateInfo {
+    /// The template's id.
+    pub id: TemplateId,
+    /// The template text, variables written `<*>`.
+    pub template: Arc<str>,
+    /// Time of the first line of this template (or of a template it
+    /// generalised), Unix nanoseconds.
+    pub first_seen: u64,
+    /// Time of the latest line, Unix nanoseconds.
+    pub last_seen: u64,
+    /// Lines this template stands for: its own, plus those of the templates
+    /// it generalised, counted when it replaced them. A replaced template
+    /// keeps the count it had then.
+    pub count: u64,
+    /// For a template that was generalised, the template that replaced it;
+    /// `None` for a current template.
+    pub parent_id: Option<TemplateId>,
+}
+
+/// One token of a stored template shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TTok {
+    pub kind: Kind,
+    pub glue: bool,
+    /// Empty for [`Kind::Var`].
+    pub text: Box<str>,
+}
+
+impl TTok {
+    #[inline]
+    pub(crate) fn text(&self) -> &str {
+        match self.kind {
+            Kind::Var => WILDCARD,
+            _ => &self.text,
+        }
+    }
+
+    /// A variable, or a word with a masked part (`core.<*>`).
+    #[inline]
+    pub(crate) fn is_var_like(&self) -> bool {
+        self.kind == Kind::Var || self.text.contains(WILDCARD)
+    }
+}
+
+/// Renders a shape as template text: whitespace-separated tokens joined by one
+/// space, and adjacent variables shown once (as a line's own text is).
+pub(crate) fn render(toks: &[TTok]) -> String {
+    let mut out = String::new();
+    let mut prev_var = false;
+    for (k, t) in toks.iter().enumerate() {
+        let var = t.kind == Kind::Var;
+        if var && prev_var {
+            continue;
+        }
+        if k > 0 && !t.glue {
+            out.push(' ');
+        }
+        out.push_str(t.text());
+        prev_var = var;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_is_hex_of_fnv_and_round_trips() {
+        let id = TemplateId::of("Received block <*> of size <*> from <*>");
+        let s = id.to_string();
+        assert_eq!(s.len(), 16);
+        assert!(
+            s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
+        assert_eq!(s.parse::<TemplateId>().unwrap(), id);
+        assert_eq!(TemplateId::of("").to_string(), "cbf29ce484222325");
+        assert!("xyz".parse::<TemplateId>().is_err());
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(serde_json::from_str::<TemplateId>(&json).unwrap(), id);
+    }
+
+    #[test]
+    fn render_folds_adjacent_variables() {
+        let t = |kind, glue, text: &str| TTok {
+            kind,
+            glue,
+            text: text.into(),
+        };
+        let toks = vec![
+            t(Kind::Word, false, "size"),
+            t(Kind::Var, false, ""),
+            t(Kind::Var, false, ""),
+            t(Kind::Punct, true, ","),
+            t(Kind::Word, false, "free"),
+        ];
+        assert_eq!(render(&toks), "size <*>, free");
+    }
+}
