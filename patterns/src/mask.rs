@@ -37,7 +37,7 @@ pub(crate) enum VarClass {
 /// Byte-oriented, ASCII classes, no Unicode tables: fast to build and to run.
 const PATTERNS: &[(&str, Pat)] = &[
     (
-        r"[A-Za-z][A-Za-z0-9+.\-]{0,15}://[^\s\x22'<>\[\](){},;|]+",
+        r"[A-Za-z][A-Za-z0-9+.\-]{0,39}://[^\s\x22'<>\[\](){},;|]+",
         Pat::Url,
     ),
     (
@@ -64,7 +64,12 @@ const PATTERNS: &[(&str, Pat)] = &[
         r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+(?i:com|net|org|edu|gov|mil|int|info|biz|io|co|cloud|dev|app|local|localdomain|lan|internal|intranet|corp|home|arpa|cn|jp|kr|tw|hk|sg|au|nz|uk|de|fr|nl|ru|br|ca|ch|se|pl|es|eu|om|za|mx|ar|cz|at|dk|fi|no|be|ie|il|tr|ua|vn|th|my|ph|pk|ir|sa|ae|eg|ng|ke|cl|pe|ro|hu|gr|pt|sk|bg|hr|rs|lt|lv|ee|si|lu)",
         Pat::Plain,
     ),
-    (r"(?:/|~/|\./|\.\./)[^\s\x22'\[\](){},;|:=]+", Pat::Plain),
+    // Paths; a bracketed group inside one (`…/[2017-07-03_13,48,39]-x.xml`)
+    // belongs to it.
+    (
+        r"(?:/|~/|\./|\.\./)(?:[^\s\x22'\[\](){},;|:=]|\[[^\]\s/]*\])+",
+        Pat::Plain,
+    ),
     (r"[A-Za-z]:\\[^\s\x22'\[\](){},;|]+", Pat::Plain),
 ];
 
@@ -310,6 +315,9 @@ pub(crate) fn mask_piece(piece: &str, max_token_bytes: usize, out: &mut String) 
         }
         return PieceMask::Word;
     }
+    if is_numbered_name(b) {
+        return PieceMask::Word;
+    }
     if !b.contains(&b'.') {
         return PieceMask::Var;
     }
@@ -339,6 +347,16 @@ pub(crate) fn mask_piece(piece: &str, max_token_bytes: usize, out: &mut String) 
     } else {
         PieceMask::Mixed
     }
+}
+
+/// Letters followed by one or two digits — `ssh2`, `eth0`, `tty2`, `IPv6`,
+/// `L1`, `NAT64` — name protocols, interfaces and levels far more often than
+/// they carry values, so they stay template text (the miner still merges
+/// them when lines show several of them in one place).
+fn is_numbered_name(b: &[u8]) -> bool {
+    let letters = b.iter().take_while(|c| c.is_ascii_alphabetic()).count();
+    let digits = b.len() - letters;
+    letters >= 1 && (1..=2).contains(&digits) && b[letters..].iter().all(u8::is_ascii_digit)
 }
 
 fn is_keyword_value(b: &[u8]) -> bool {
@@ -376,6 +394,10 @@ mod tests {
             ("/usr/local/bin/x: found", Some("/usr/local/bin/x")),
             ("/10.251.30.6:33145", Some("/10.251.30.6")),
             ("~/x/y", Some("~/x/y")),
+            (
+                "/var/log/[2017-07-03_13,48,39.3]-x.xml, next",
+                Some("/var/log/[2017-07-03_13,48,39.3]-x.xml"),
+            ),
             (r"C:\Users\me\a.txt", Some(r"C:\Users\me\a.txt")),
             (
                 "2607:f140:6000:8:c6b3:1ff:fecd:467f",
@@ -435,6 +457,10 @@ mod tests {
             ("True", PieceMask::Var, ""),
             ("null", PieceMask::Var, ""),
             ("Received", PieceMask::Word, ""),
+            ("ssh2", PieceMask::Word, ""),
+            ("NAT64", PieceMask::Word, ""),
+            ("bglio559", PieceMask::Var, ""),
+            ("2x", PieceMask::Var, ""),
             ("accepted", PieceMask::Word, ""),
         ];
         for (input, want, text) in cases {

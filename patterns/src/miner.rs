@@ -476,26 +476,30 @@ impl Miner {
             let Some(lt) = self.line.toks.get(p) else {
                 return false;
             };
-            let line_text = self.line.text_of(lt);
-            if lt.kind == Kind::Var || line_text.contains(crate::tokenize::WILDCARD) {
+            if lt.kind == Kind::Var {
                 continue;
             }
+            let line_text = self.line.text_of(lt);
             seen.clear();
             seen.push(line_text);
-            let mut var_like = false;
+            let mut var = false;
+            let mut all_enum = is_enum_constant(line_text);
             for &i in &self.instances {
                 let Some(t) = self.clusters.get(i).and_then(|c| c.toks.get(p)) else {
                     continue;
                 };
-                if t.is_var_like() {
-                    var_like = true;
+                if t.kind == Kind::Var {
+                    var = true;
                     break;
                 }
+                all_enum &= is_enum_constant(t.text());
                 if !seen.contains(&t.text()) {
                     seen.push(t.text());
                 }
             }
-            if !var_like && seen.len() < need {
+            // Upper-case identifiers (`NEW`, `FAIL_TASK_CLEANUP`) are states
+            // and event types: however many there are, they tell events apart.
+            if !var && (all_enum || seen.len() < need) {
                 return false;
             }
         }
@@ -658,6 +662,15 @@ impl Miner {
         }
         self.stats.evictions += 1;
     }
+}
+
+/// An upper-case identifier such as `RUNNING` or `CONTAINER_REMOTE_LAUNCH`.
+fn is_enum_constant(w: &str) -> bool {
+    let b = w.as_bytes();
+    b.len() >= 2
+        && b.iter().filter(|c| c.is_ascii_uppercase()).count() >= 2
+        && b.iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
 }
 
 /// Whether `line` fits shape `toks` exactly.

@@ -115,12 +115,6 @@ impl TTok {
             _ => &self.text,
         }
     }
-
-    /// A variable, or a word with a masked part (`core.<*>`).
-    #[inline]
-    pub(crate) fn is_var_like(&self) -> bool {
-        self.kind == Kind::Var || self.text.contains(WILDCARD)
-    }
 }
 
 /// Renders a shape as template text: whitespace-separated tokens joined by one

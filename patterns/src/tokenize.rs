@@ -172,6 +172,22 @@ impl Line {
                 }
             }
             if is_delim(c) {
+                // A free-standing empty pair, `()` `[]` `""` `''`, is an
+                // empty value, not punctuation: `from 1.2.3.4 () at` reads
+                // like `from 1.2.3.4 (host) at`. A call such as `clear()`
+                // is glued to its name and stays.
+                if !glue
+                    && let Some(close) = closer(c)
+                    && b.get(i + 1) == Some(&close)
+                    && b.get(i + 2).is_none_or(|&x| is_ws(x) || is_delim(x))
+                {
+                    self.push(Kind::Punct, glue, &s[i..i + 1]);
+                    self.push(Kind::Var, true, "");
+                    self.push(Kind::Punct, true, &s[i + 1..i + 2]);
+                    i += 2;
+                    glue = true;
+                    continue;
+                }
                 let mut j = i + 1;
                 while j < n && b[j] == c {
                     j += 1;
@@ -213,6 +229,7 @@ impl Line {
             self.push(Kind::Var, false, "");
         }
         self.mask_date_words();
+        self.mask_size_units();
         // Fold runs of variables into one.
         let mut w = 0;
         for r in 0..self.toks.len() {
@@ -233,6 +250,24 @@ impl Line {
             text.push_str(self.text_of(t));
         }
         self.text = text;
+    }
+
+    /// `5.2 KB` and `800 B` are one quantity: human-readable sizes pick the
+    /// unit by magnitude, so the unit varies with the value.
+    fn mask_size_units(&mut self) {
+        for k in 1..self.toks.len() {
+            let t = self.toks[k];
+            if t.kind == Kind::Word
+                && !t.glue
+                && self.toks[k - 1].kind == Kind::Var
+                && matches!(
+                    self.text_of(&t),
+                    "B" | "kB" | "KB" | "MB" | "GB" | "TB" | "PB" | "KiB" | "MiB" | "GiB" | "TiB"
+                )
+            {
+                self.toks[k].kind = Kind::Var;
+            }
+        }
     }
 
     /// Month and weekday names in a run of words and variables that holds a
@@ -277,6 +312,17 @@ fn can_start_shape(b: &[u8], i: usize) -> bool {
         b'/' => i == 0 || is_ws(b[i - 1]) || (is_delim(b[i - 1]) && b[i - 1] != b'/'),
         b':' => b.get(i + 1) == Some(&b':'),
         _ => !is_delim(c),
+    }
+}
+
+/// The closing partner of an opening bracket or quote.
+fn closer(open: u8) -> Option<u8> {
+    match open {
+        b'(' => Some(b')'),
+        b'[' => Some(b']'),
+        b'"' => Some(b'"'),
+        b'\'' => Some(b'\''),
+        _ => None,
     }
 }
 
@@ -424,7 +470,12 @@ mod tests {
             ),
             ("duration ms", "took 150ms", "took <*>"),
             ("duration s", "took 2.5s total", "took <*> total"),
-            ("size with unit", "free 5.2 KB", "free <*> KB"),
+            (
+                "size with unit",
+                "size 5.2 KB, free 800 B",
+                "size <*>, free <*>",
+            ),
+            ("time unit stays", "took 12 ms", "took <*> ms"),
             (
                 "quoted value",
                 "hostname to \"authorMacBook-Pro.local\"",
@@ -488,6 +539,16 @@ mod tests {
                 "steps = <*>##<*>##<*>",
             ),
             ("whitespace normalised", "  a   b\tc  ", "a b c"),
+            (
+                "empty value",
+                "connection from 1.2.3.4 () at 10:00",
+                "connection from <*> (<*>) at <*>:<*>",
+            ),
+            (
+                "call stays",
+                "clear() done, got []",
+                "clear() done, got [<*>]",
+            ),
             ("empty", "", ""),
         ];
         for (class, input, want) in cases {
