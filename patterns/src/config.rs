@@ -29,9 +29,10 @@ pub struct MinerConfig {
     /// A single token longer than this many bytes is treated as a variable
     /// (blobs, base64, serialized payloads). Default: 128.
     pub max_token_bytes: usize,
-    /// Share of the constant words two same-shaped lines must have in common
-    /// before they are considered versions of one template, between 0 and 1.
-    /// Default: 0.5.
+    /// Two lines of the same shape (token count, punctuation, spacing) are
+    /// versions of one template only if more than this share of their
+    /// constant words are equal, between 0 and 1. Default: 0.5 (more than
+    /// half).
     pub similarity_threshold: f64,
     /// A position where lines otherwise alike hold different plain words
     /// becomes `<*>` only once this many distinct words were seen there.

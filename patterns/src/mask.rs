@@ -37,7 +37,7 @@ pub(crate) enum VarClass {
 /// Byte-oriented, ASCII classes, no Unicode tables: fast to build and to run.
 const PATTERNS: &[(&str, Pat)] = &[
     (
-        r"[A-Za-z][A-Za-z0-9+.\-]{0,39}://[^\s\x22'<>\[\](){},;|]+",
+        r"[A-Za-z][A-Za-z0-9+.\-]{0,39}://[^\s\x22'<>\[\](){},;|]*[^\s\x22'<>\[\](){},;|:.]",
         Pat::Url,
     ),
     (
@@ -67,7 +67,7 @@ const PATTERNS: &[(&str, Pat)] = &[
     // Paths; a bracketed group inside one (`…/[2017-07-03_13,48,39]-x.xml`)
     // belongs to it.
     (
-        r"(?:/|~/|\./|\.\./)(?:[^\s\x22'\[\](){},;|:=]|\[[^\]\s/]*\])+",
+        r"(?:/|~/|\./|\.\./)(?:[^\s\x22'\[\](){},;|:]|\[[^\]\s/]*\])+",
         Pat::Plain,
     ),
     (r"[A-Za-z]:\\[^\s\x22'\[\](){},;|]+", Pat::Plain),
@@ -86,7 +86,8 @@ pub(crate) const DELIMITERS: &[u8] = b",;:=|\"'[](){}#/";
 const CLASS_WS: u8 = 1;
 const CLASS_DELIM: u8 = 2;
 const CLASS_DIGIT: u8 = 4;
-/// `.`, `@`, `:` and `\`: a word with one of them may hold a DFA shape.
+/// `.`, `@`, `:`, `\`, `/` and `~`: a word with one of them may hold a DFA
+/// shape.
 const CLASS_SHAPE: u8 = 8;
 /// A letter that is not a hex digit.
 const CLASS_NONHEX: u8 = 16;
@@ -103,7 +104,7 @@ static CLASSES: [u8; 256] = {
         if b.is_ascii_digit() {
             c |= CLASS_DIGIT;
         }
-        if b == b'.' || b == b'@' || b == b':' || b == b'\\' {
+        if b == b'.' || b == b'@' || b == b':' || b == b'\\' || b == b'/' || b == b'~' {
             c |= CLASS_SHAPE;
         }
         if b.is_ascii_alphabetic() && !b.is_ascii_hexdigit() {
@@ -322,11 +323,29 @@ pub(crate) fn mask_piece(piece: &str, max_token_bytes: usize, out: &mut String) 
         return PieceMask::Var;
     }
     // Dotted: mask only the dot-separated parts with digits, and fold
-    // `<*>.<*>` into one `<*>`.
+    // `<*>.<*>` into one `<*>` (`core.2275` → `core.<*>`, `1.4.1` → `<*>`).
+    // A piece that starts with a value is a value as a whole: `002.xml` or
+    // `web-3.prod` name one thing. Sentence dots at the end stay.
+    let body = piece.trim_end_matches('.');
+    let first_has_digit = body
+        .split('.')
+        .next()
+        .is_some_and(|p| p.bytes().any(|c| c.is_ascii_digit()) && !is_numbered_name(p.as_bytes()));
+    let all_have_digits = body
+        .split('.')
+        .all(|p| p.bytes().any(|c| c.is_ascii_digit()));
+    if first_has_digit || all_have_digits {
+        if body.len() == piece.len() {
+            return PieceMask::Var;
+        }
+        out.push_str("<*>");
+        out.push_str(&piece[body.len()..]);
+        return PieceMask::Mixed;
+    }
     let start = out.len();
     let mut last_var_end: Option<usize> = None; // out position right after a `<*>`
-    for (k, part) in piece.split('.').enumerate() {
-        let digit = part.bytes().any(|c| c.is_ascii_digit());
+    for (k, part) in body.split('.').enumerate() {
+        let digit = part.bytes().any(|c| c.is_ascii_digit()) && !is_numbered_name(part.as_bytes());
         if digit {
             // `<*>` `.` `<*>` → `<*>`: drop the dot just written.
             if k > 0 && last_var_end == Some(out.len() - 1) {
@@ -341,9 +360,10 @@ pub(crate) fn mask_piece(piece: &str, max_token_bytes: usize, out: &mut String) 
         out.push('.');
     }
     out.pop(); // the dot after the last part
-    if &out[start..] == "<*>" {
+    out.push_str(&piece[body.len()..]);
+    if &out[start..] == piece {
         out.truncate(start);
-        PieceMask::Var
+        PieceMask::Word
     } else {
         PieceMask::Mixed
     }
@@ -453,6 +473,18 @@ mod tests {
                 "instruction......<*>",
             ),
             ("55904.", PieceMask::Mixed, "<*>."),
+            ("-CCIOReporter-002.xml", PieceMask::Var, ""),
+            ("v1.0.0", PieceMask::Var, ""),
+            (
+                "org.apache.hadoop.mapreduce.v2.app.MRAppMaster",
+                PieceMask::Word,
+                "",
+            ),
+            (
+                "com.apple.iokit.IO80211Family",
+                PieceMask::Mixed,
+                "com.apple.iokit.<*>",
+            ),
             ("deadbeefcafe", PieceMask::Var, ""),
             ("True", PieceMask::Var, ""),
             ("null", PieceMask::Var, ""),

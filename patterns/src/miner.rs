@@ -5,8 +5,8 @@
 //! tree ([`crate::tree`]) to the shapes of the same token count and leading
 //! tokens and take the most specific one that matches exactly. If none does,
 //! compare the line with every shape of its token count, position by position:
-//! a shape whose punctuation is identical and whose constant words are at
-//! least `similarity_threshold` the same is a candidate to generalise, turning
+//! a shape whose punctuation is identical and of whose constant words more
+//! than `similarity_threshold` are the same is a candidate to generalise, turning
 //! the differing positions into `<*>`. Generalising happens only with evidence
 //! that the positions hold values: one side already holds a variable there, or
 //! the shapes that would merge show `min_distinct_values` different words at
@@ -687,8 +687,8 @@ fn matches(line: &Line, toks: &[TTok]) -> bool {
 }
 
 /// Compares `line` with a same-length shape: `true` when punctuation and
-/// spacing agree, some constant word is shared, and the shared share reaches
-/// `threshold`; the differing positions are appended to `diffs`.
+/// spacing agree, and more than `threshold` of the constant words are
+/// shared; the differing positions are appended to `diffs`.
 fn compare(line: &Line, toks: &[TTok], threshold: f64, diffs: &mut Vec<u32>) -> bool {
     let from = diffs.len();
     let mut equal = 0usize;
@@ -714,7 +714,7 @@ fn compare(line: &Line, toks: &[TTok], threshold: f64, diffs: &mut Vec<u32>) -> 
         }
     }
     let differ = diffs.len() - from;
-    differ > 0 && equal > 0 && (equal as f64) >= threshold * ((equal + differ) as f64)
+    differ > 0 && equal > 0 && (equal as f64) > threshold * ((equal + differ) as f64)
 }
 
 /// Whether shape `inst` is an instance of `base` with positions `extra` made
