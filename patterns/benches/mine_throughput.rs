@@ -18,7 +18,8 @@
 //!
 //! With `GRAYSCOPE_BENCH_DUMP=<dir>` it writes both inputs there (one body per
 //! line) and exits, so `benches/drain3_compare.py` can feed drain3 the same
-//! lines.
+//! lines. With `GRAYSCOPE_BENCH_STATS=1` it mines each input once and prints
+//! the rate and the miner's counters instead.
 
 #![allow(
     missing_docs,
@@ -391,6 +392,20 @@ fn bench(c: &mut Criterion) {
     let mixed = mixed_stream(1_000_000);
     if let Some(dir) = std::env::var_os("GRAYSCOPE_BENCH_DUMP") {
         dump(Path::new(&dir), &loghub, &mixed);
+        return;
+    }
+    if std::env::var_os("GRAYSCOPE_BENCH_STATS").is_some() {
+        for (name, lines) in [("loghub_concat", &loghub), ("mixed_1m", &mixed)] {
+            let mut m = Miner::new(MinerConfig::default());
+            let t = std::time::Instant::now();
+            mine_all(&mut m, lines);
+            let secs = t.elapsed().as_secs_f64();
+            println!(
+                "{name}: {:.0} lines/s, {:?}",
+                lines.len() as f64 / secs,
+                m.stats()
+            );
+        }
         return;
     }
     let mut g = c.benchmark_group("mine");

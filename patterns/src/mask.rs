@@ -170,19 +170,21 @@ impl Masker {
         Masker { dfa, pats }
     }
 
-    /// Whether the DFA can be skipped for a word with these byte classes.
+    /// The end of the whitespace-delimited word starting at `i`, and whether
+    /// it may hold a DFA shape at all (plain words never run the DFA).
     #[inline]
-    pub(crate) fn word_needs_dfa(word: &[u8]) -> bool {
-        match word.first() {
-            Some(b'/') | Some(b'~') => return true,
-            None => return false,
-            _ => {}
-        }
+    pub(crate) fn scan_word(b: &[u8], i: usize) -> (usize, bool) {
         let mut acc = 0u8;
-        for &b in word {
-            acc |= CLASSES[b as usize];
+        let mut j = i;
+        while j < b.len() {
+            let c = CLASSES[b[j] as usize];
+            if c & CLASS_WS != 0 {
+                break;
+            }
+            acc |= c;
+            j += 1;
         }
-        acc & (CLASS_DIGIT | CLASS_SHAPE) != 0
+        (j, acc & (CLASS_DIGIT | CLASS_SHAPE) != 0)
     }
 
     /// Longest shape starting at `pos` that ends on a token boundary.
@@ -327,14 +329,16 @@ pub(crate) fn mask_piece(piece: &str, max_token_bytes: usize, out: &mut String) 
     // A piece that starts with a value is a value as a whole: `002.xml` or
     // `web-3.prod` name one thing. Sentence dots at the end stay.
     let body = piece.trim_end_matches('.');
-    let first_has_digit = body
-        .split('.')
-        .next()
-        .is_some_and(|p| p.bytes().any(|c| c.is_ascii_digit()) && !is_numbered_name(p.as_bytes()));
-    let all_have_digits = body
-        .split('.')
-        .all(|p| p.bytes().any(|c| c.is_ascii_digit()));
-    if first_has_digit || all_have_digits {
+    // A leading digit (numbers, IPv4 addresses, versions) needs no split.
+    let first_has_digit = b[0].is_ascii_digit()
+        || body.split('.').next().is_some_and(|p| {
+            p.bytes().any(|c| c.is_ascii_digit()) && !is_numbered_name(p.as_bytes())
+        });
+    if first_has_digit
+        || body
+            .split('.')
+            .all(|p| p.bytes().any(|c| c.is_ascii_digit()))
+    {
         if body.len() == piece.len() {
             return PieceMask::Var;
         }

@@ -26,7 +26,7 @@ pub(crate) enum Kind {
     Punct,
 }
 
-/// One token of a [`Line`]; its text lives in the line's scratch buffer.
+/// One token of a [`Line`]; its text is a span of the line's rendered text.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Tok {
     /// What it is.
@@ -41,17 +41,20 @@ pub(crate) struct Tok {
 pub(crate) const WILDCARD: &str = "<*>";
 
 /// A reusable buffer holding one tokenized line.
+///
+/// Tokens are rendered into `text` as they are pushed (the hot path copies
+/// each byte once); runs of variables fold as they arrive.
 #[derive(Default)]
 pub(crate) struct Line {
-    scratch: String,
     /// The tokens, in order.
     pub toks: Vec<Tok>,
-    /// The rendered masked text (valid after [`Line::finish`]).
+    /// The rendered masked text; token spans point into it.
     pub text: String,
     /// Whether the line was cut at the token or byte limit.
     pub truncated: bool,
     max_tokens: usize,
     max_token_bytes: usize,
+    spare: String,
 }
 
 /// Limits applied while tokenizing.
@@ -64,7 +67,6 @@ pub(crate) struct Limits {
 impl Line {
     /// Empties the buffer for a new line.
     pub(crate) fn reset(&mut self, limits: Limits) {
-        self.scratch.clear();
         self.toks.clear();
         self.text.clear();
         self.truncated = false;
@@ -78,7 +80,7 @@ impl Line {
         match t.kind {
             Kind::Var => WILDCARD,
             _ => self
-                .scratch
+                .text
                 .get(t.start as usize..t.end as usize)
                 .unwrap_or(""),
         }
@@ -95,21 +97,21 @@ impl Line {
         }
     }
 
-    /// Appends a token whose text is `text`.
+    /// Writes the separator a token with `glue` needs; returns the text
+    /// length before it.
     #[inline]
-    pub(crate) fn push(&mut self, kind: Kind, glue: bool, text: &str) {
-        let start = self.scratch.len();
-        if kind != Kind::Var {
-            self.scratch.push_str(text);
+    fn open(&mut self, glue: bool) -> usize {
+        let mark = self.text.len();
+        if !glue && !self.toks.is_empty() {
+            self.text.push(' ');
         }
-        self.push_from(kind, glue, start);
+        mark
     }
 
-    /// Appends a token whose text was written to the scratch buffer from
-    /// `start` on.
+    /// Records a token whose text was just written from `start` on.
     #[inline]
-    fn push_from(&mut self, kind: Kind, glue: bool, start: usize) {
-        let end = self.scratch.len();
+    fn close(&mut self, kind: Kind, glue: bool, start: usize) {
+        let end = self.text.len();
         self.toks.push(Tok {
             kind,
             glue,
@@ -118,10 +120,25 @@ impl Line {
         });
     }
 
+    /// Appends a token whose text is `text` (ignored for variables). A
+    /// variable right after a variable is folded into it.
+    #[inline]
+    pub(crate) fn push(&mut self, kind: Kind, glue: bool, text: &str) {
+        if kind == Kind::Var && self.toks.last().is_some_and(|t| t.kind == Kind::Var) {
+            return;
+        }
+        self.open(glue);
+        let start = self.text.len();
+        self.text
+            .push_str(if kind == Kind::Var { WILDCARD } else { text });
+        self.close(kind, glue, start);
+    }
+
     /// Drops tokens after the first `len` (for backtracking a parser).
     pub(crate) fn truncate_tokens(&mut self, len: usize) {
         if let Some(t) = self.toks.get(len) {
-            self.scratch.truncate(t.start as usize);
+            let spaced = len > 0 && !t.glue;
+            self.text.truncate(t.start as usize - usize::from(spaced));
         }
         self.toks.truncate(len);
     }
@@ -148,8 +165,18 @@ impl Line {
                 break;
             }
             if i >= word_end {
-                word_end = i + b[i..].iter().position(|&x| is_ws(x)).unwrap_or(n - i);
-                word_dfa = Masker::word_needs_dfa(&b[i..word_end]);
+                (word_end, word_dfa) = Masker::scan_word(b, i);
+            }
+            if word_dfa && let Some(j) = plain_value_end(b, i) {
+                // Numbers, IPv4 addresses, hex ids: no shape to look for.
+                if b.get(j) == Some(&b'=') {
+                    self.push(Kind::Word, glue, &s[i..j]);
+                } else {
+                    self.push_piece(&s[i..j], glue);
+                }
+                i = j;
+                glue = true;
+                continue;
             }
             if word_dfa
                 && can_start_shape(b, i)
@@ -160,10 +187,11 @@ impl Line {
                         VarClass::Value => self.push(Kind::Var, glue, ""),
                         VarClass::Url => {
                             let scheme = s[i..end].find("://").map_or(0, |p| p + 3);
-                            let start = self.scratch.len();
-                            self.scratch.push_str(&s[i..i + scheme]);
-                            self.scratch.push_str(WILDCARD);
-                            self.push_from(Kind::Word, glue, start);
+                            self.open(glue);
+                            let start = self.text.len();
+                            self.text.push_str(&s[i..i + scheme]);
+                            self.text.push_str(WILDCARD);
+                            self.close(Kind::Word, glue, start);
                         }
                     }
                     i = end;
@@ -215,46 +243,62 @@ impl Line {
 
     /// Appends one piece (text between delimiters), masked.
     pub(crate) fn push_piece(&mut self, piece: &str, glue: bool) {
-        let start = self.scratch.len();
-        match mask_piece(piece, self.max_token_bytes, &mut self.scratch) {
-            PieceMask::Var => self.push(Kind::Var, glue, ""),
-            PieceMask::Word => self.push(Kind::Word, glue, piece),
-            PieceMask::Mixed => self.push_from(Kind::Word, glue, start),
+        let mark = self.open(glue);
+        let start = self.text.len();
+        match mask_piece(piece, self.max_token_bytes, &mut self.text) {
+            PieceMask::Var => {
+                self.text.truncate(mark);
+                self.push(Kind::Var, glue, "");
+            }
+            PieceMask::Word => {
+                self.text.truncate(mark);
+                self.push(Kind::Word, glue, piece);
+            }
+            PieceMask::Mixed => self.close(Kind::Word, glue, start),
         }
     }
 
-    /// Applies the timestamp and fold rules and renders the text.
+    /// Applies the timestamp and size-unit rules; re-renders the text when
+    /// they changed anything.
     pub(crate) fn finish(&mut self) {
-        if self.truncated && self.toks.last().is_none_or(|t| t.kind != Kind::Var) {
+        if self.truncated {
             self.push(Kind::Var, false, "");
         }
-        self.mask_date_words();
-        self.mask_size_units();
-        // Fold runs of variables into one.
+        let dates = self.mask_date_words();
+        let units = self.mask_size_units();
+        if dates || units {
+            self.rerender();
+        }
+    }
+
+    /// Folds variable runs again and renders `text` afresh from the tokens.
+    fn rerender(&mut self) {
+        let mut out = std::mem::take(&mut self.spare);
+        out.clear();
         let mut w = 0;
         for r in 0..self.toks.len() {
-            let t = self.toks[r];
+            let mut t = self.toks[r];
             if t.kind == Kind::Var && w > 0 && self.toks[w - 1].kind == Kind::Var {
                 continue;
             }
+            if w > 0 && !t.glue {
+                out.push(' ');
+            }
+            let start = out.len();
+            out.push_str(self.text_of(&t));
+            t.start = start as u32;
+            t.end = out.len() as u32;
             self.toks[w] = t;
             w += 1;
         }
         self.toks.truncate(w);
-        let mut text = std::mem::take(&mut self.text);
-        text.clear();
-        for (k, t) in self.toks.iter().enumerate() {
-            if k > 0 && !t.glue {
-                text.push(' ');
-            }
-            text.push_str(self.text_of(t));
-        }
-        self.text = text;
+        self.spare = std::mem::replace(&mut self.text, out);
     }
 
     /// `5.2 KB` and `800 B` are one quantity: human-readable sizes pick the
     /// unit by magnitude, so the unit varies with the value.
-    fn mask_size_units(&mut self) {
+    fn mask_size_units(&mut self) -> bool {
+        let mut changed = false;
         for k in 1..self.toks.len() {
             let t = self.toks[k];
             if t.kind == Kind::Word
@@ -266,39 +310,41 @@ impl Line {
                 )
             {
                 self.toks[k].kind = Kind::Var;
+                changed = true;
             }
         }
+        changed
     }
 
     /// Month and weekday names in a run of words and variables that holds a
     /// variable are parts of a timestamp.
-    fn mask_date_words(&mut self) {
+    fn mask_date_words(&mut self) -> bool {
         let n = self.toks.len();
-        let mut k = 0;
-        while k < n {
-            let t = self.toks[k];
-            if !(t.kind == Kind::Var || (t.kind == Kind::Word && is_date_word(self.text_of(&t)))) {
-                k += 1;
-                continue;
-            }
-            let mut end = k;
-            let mut has_var = false;
-            while end < n {
-                let u = self.toks[end];
-                if u.kind == Kind::Var {
-                    has_var = true;
-                } else if !(u.kind == Kind::Word && is_date_word(self.text_of(&u))) {
-                    break;
+        let mut changed = false;
+        let (mut start, mut has_var, mut has_date) = (0, false, false);
+        for k in 0..=n {
+            let class = match self.toks.get(k) {
+                Some(t) if t.kind == Kind::Var => 1,
+                Some(t) if t.kind == Kind::Word && is_date_word(self.text_of(t)) => 2,
+                _ => 0,
+            };
+            match class {
+                1 => has_var = true,
+                2 => has_date = true,
+                _ => {
+                    if has_var && has_date {
+                        for u in &mut self.toks[start..k] {
+                            u.kind = Kind::Var;
+                        }
+                        changed = true;
+                    }
+                    start = k + 1;
+                    has_var = false;
+                    has_date = false;
                 }
-                end += 1;
             }
-            if has_var {
-                for u in &mut self.toks[k..end] {
-                    u.kind = Kind::Var;
-                }
-            }
-            k = end;
         }
+        changed
     }
 }
 
@@ -315,6 +361,25 @@ fn can_start_shape(b: &[u8], i: usize) -> bool {
     }
 }
 
+/// The end of a piece of hex digits and dots with at least one digit (a
+/// number, an IPv4 address, a hex id, a version) that is not followed by `:`
+/// (which could make it an IPv6 or MAC address): the piece rules mask it, no
+/// DFA needed.
+#[inline]
+fn plain_value_end(b: &[u8], i: usize) -> Option<usize> {
+    let mut digit = false;
+    let mut j = i;
+    while j < b.len() && (b[j].is_ascii_hexdigit() || b[j] == b'.') {
+        digit |= b[j].is_ascii_digit();
+        j += 1;
+    }
+    let ends = match b.get(j) {
+        None => true,
+        Some(&c) => is_ws(c) || (is_delim(c) && c != b':'),
+    };
+    (digit && ends).then_some(j)
+}
+
 /// The closing partner of an opening bracket or quote.
 fn closer(open: u8) -> Option<u8> {
     match open {
@@ -326,60 +391,43 @@ fn closer(open: u8) -> Option<u8> {
     }
 }
 
+/// An English month or weekday name or abbreviation, in title case or
+/// capitals (`Jun`, `Sept`, `THU`, `Monday`).
 fn is_date_word(w: &str) -> bool {
-    const NAMES: &[&str] = &[
-        "Jan",
-        "Feb",
-        "Mar",
-        "Apr",
-        "May",
-        "Jun",
-        "Jul",
-        "Aug",
-        "Sep",
-        "Sept",
-        "Oct",
-        "Nov",
-        "Dec",
-        "January",
-        "February",
-        "March",
-        "April",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-        "Mon",
-        "Tue",
-        "Tues",
-        "Wed",
-        "Thu",
-        "Thur",
-        "Thurs",
-        "Fri",
-        "Sat",
-        "Sun",
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-    ];
     let b = w.as_bytes();
     if b.len() < 3 || b.len() > 9 || !b[0].is_ascii_uppercase() {
         return false;
     }
-    NAMES.iter().any(|n| {
-        *n == w
-            || (b.len() == n.len()
-                && n.eq_ignore_ascii_case(w)
-                && w.bytes().all(|c| c.is_ascii_uppercase()))
-    })
+    let rest = &b[1..];
+    if !(rest.iter().all(u8::is_ascii_lowercase) || rest.iter().all(u8::is_ascii_uppercase)) {
+        return false;
+    }
+    let full: &[u8] = match [b[0] | 0x20, b[1] | 0x20, b[2] | 0x20] {
+        [b'j', b'a', b'n'] => b"january",
+        [b'f', b'e', b'b'] => b"february",
+        [b'm', b'a', b'r'] => b"march",
+        [b'a', b'p', b'r'] => b"april",
+        [b'm', b'a', b'y'] => b"may",
+        [b'j', b'u', b'n'] => b"june",
+        [b'j', b'u', b'l'] => b"july",
+        [b'a', b'u', b'g'] => b"august",
+        [b's', b'e', b'p'] => b"september",
+        [b'o', b'c', b't'] => b"october",
+        [b'n', b'o', b'v'] => b"november",
+        [b'd', b'e', b'c'] => b"december",
+        [b'm', b'o', b'n'] => b"monday",
+        [b't', b'u', b'e'] => b"tuesday",
+        [b'w', b'e', b'd'] => b"wednesday",
+        [b't', b'h', b'u'] => b"thursday",
+        [b'f', b'r', b'i'] => b"friday",
+        [b's', b'a', b't'] => b"saturday",
+        [b's', b'u', b'n'] => b"sunday",
+        _ => return false,
+    };
+    // The abbreviation (`Sep`, `Sept`, `Thurs`) or the full name.
+    b.len() <= full.len()
+        && (b.len() <= 5 || b.len() == full.len())
+        && full[..b.len()].eq_ignore_ascii_case(b)
 }
 
 #[cfg(test)]
