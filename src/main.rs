@@ -1,1 +1,71 @@
-fn main() {}
+//! The `grayscope` command: parses arguments, loads configuration, and wires
+//! the library crates together. No logic lives here that a crate could own.
+//!
+//! Exit codes: 0 success, 1 failure at run time (a server error, a query the
+//! server refused), 2 bad usage or configuration.
+
+mod check_config;
+mod serve;
+mod sql_client;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// grayscope: verify canary (gray) releases from OpenTelemetry telemetry.
+#[derive(Debug, Parser)]
+#[command(name = "grayscope", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: OTLP receivers, the store and the SQL API.
+    Serve {
+        /// Configuration file (TOML). Without one, every default applies.
+        #[arg(long, short, env = "GRAYSCOPE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Run SQL on a running server and print the result.
+    Sql(sql_client::SqlArgs),
+    /// Check a configuration file and explain what is wrong with it.
+    CheckConfig {
+        /// The file to check.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let outcome = match cli.command {
+        Command::Serve { config } => serve::main(config.as_deref()),
+        Command::Sql(args) => sql_client::main(args),
+        Command::CheckConfig { file } => check_config::main(&file),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            if error.downcast_ref::<grayscope_core::Error>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("GRAYSCOPE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}

@@ -57,7 +57,11 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         field("negative_bucket_counts", u64_list(), true),
         field("quantiles", DataType::List(Arc::new(quantile_item())), true),
         field("flags", DataType::UInt32, false),
-        field("exemplars", DataType::List(Arc::new(exemplar_item())), false),
+        field(
+            "exemplars",
+            DataType::List(Arc::new(exemplar_item())),
+            false,
+        ),
     ];
     fields.extend(provenance_fields());
     Arc::new(Schema::new(fields))

@@ -1,0 +1,238 @@
+//! OTLP attribute values → the text form kept in `Map<Utf8, Utf8>` columns.
+//!
+//! Strings are kept as sent; ints in decimal; doubles in Rust's shortest
+//! round-trip form; booleans as `true` / `false`; bytes in base64 (as OTLP
+//! JSON writes them); arrays and key-value lists as JSON. An empty value is
+//! a null map value.
+
+use std::fmt::Write as _;
+
+use arrow::array::{MapBuilder, MapFieldNames, StringBuilder};
+use base64::Engine as _;
+use grayscope_core::schema::{MAP_ENTRIES, MAP_KEYS, MAP_VALUES};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+
+/// Builder of one attribute map column.
+pub(crate) type AttributesBuilder = MapBuilder<StringBuilder, StringBuilder>;
+
+/// A builder for `capacity` rows of attribute maps.
+pub(crate) fn attributes_builder(capacity: usize) -> AttributesBuilder {
+    let names = MapFieldNames {
+        entry: MAP_ENTRIES.to_owned(),
+        key: MAP_KEYS.to_owned(),
+        value: MAP_VALUES.to_owned(),
+    };
+    MapBuilder::with_capacity(
+        Some(names),
+        StringBuilder::with_capacity(capacity * 8, capacity * 8 * 16),
+        StringBuilder::with_capacity(capacity * 8, capacity * 8 * 16),
+        capacity,
+    )
+}
+
+/// Appends one map row holding `attributes`.
+pub(crate) fn append_attributes(
+    builder: &mut AttributesBuilder,
+    attributes: &[KeyValue],
+    scratch: &mut String,
+) {
+    append_entries(builder, attributes, scratch);
+    builder.append(true).unwrap_or_default();
+}
+
+/// Appends the entries of `attributes` to the current map row without
+/// closing it, so several lists can share a row.
+pub(crate) fn append_entries(
+    builder: &mut AttributesBuilder,
+    attributes: &[KeyValue],
+    scratch: &mut String,
+) {
+    for attribute in attributes {
+        builder.keys().append_value(&attribute.key);
+        match value_text(attribute.value.as_ref(), scratch) {
+            Some(text) => builder.values().append_value(text),
+            None => builder.values().append_null(),
+        }
+    }
+}
+
+/// The text of a value: borrowed for strings, written into `scratch`
+/// otherwise. `None` for an absent or empty value.
+pub(crate) fn value_text<'a>(
+    value: Option<&'a AnyValue>,
+    scratch: &'a mut String,
+) -> Option<&'a str> {
+    let value = value?.value.as_ref()?;
+    if let Value::StringValue(text) = value {
+        return Some(text);
+    }
+    scratch.clear();
+    match value {
+        Value::StringValue(_) => {}
+        Value::BoolValue(b) => scratch.push_str(if *b { "true" } else { "false" }),
+        Value::IntValue(i) => {
+            let _ = write!(scratch, "{i}");
+        }
+        Value::DoubleValue(d) => write_double(*d, scratch),
+        Value::BytesValue(bytes) => {
+            base64::engine::general_purpose::STANDARD.encode_string(bytes, scratch)
+        }
+        Value::ArrayValue(_) | Value::KvlistValue(_) => write_json(value, scratch),
+        // Profiling-only string table reference: meaningless outside profiles.
+        Value::StringValueStrindex(_) => return None,
+    }
+    Some(scratch)
+}
+
+/// Looks up a string-valued attribute (the promoted columns and resource
+/// fields only use string values; other types are rendered as text).
+pub(crate) fn find<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
+    attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+}
+
+fn write_double(d: f64, out: &mut String) {
+    if d.is_nan() {
+        out.push_str("NaN");
+    } else if d.is_infinite() {
+        out.push_str(if d > 0.0 { "Infinity" } else { "-Infinity" });
+    } else {
+        let _ = write!(out, "{d}");
+    }
+}
+
+/// Writes an array or key-value list (or any nested value) as JSON.
+fn write_json(value: &Value, out: &mut String) {
+    match value {
+        Value::StringValue(s) => write_json_string(s, out),
+        Value::BoolValue(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::IntValue(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::DoubleValue(d) if d.is_finite() => {
+            let _ = write!(out, "{d}");
+        }
+        Value::DoubleValue(d) => {
+            let mut text = String::new();
+            write_double(*d, &mut text);
+            write_json_string(&text, out);
+        }
+        Value::BytesValue(bytes) => {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+            write_json_string(&encoded, out);
+        }
+        Value::ArrayValue(array) => {
+            out.push('[');
+            for (i, item) in array.values.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                match &item.value {
+                    Some(v) => write_json(v, out),
+                    None => out.push_str("null"),
+                }
+            }
+            out.push(']');
+        }
+        Value::KvlistValue(list) => {
+            out.push('{');
+            for (i, kv) in list.values.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json_string(&kv.key, out);
+                out.push(':');
+                match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                    Some(v) => write_json(v, out),
+                    None => out.push_str("null"),
+                }
+            }
+            out.push('}');
+        }
+        Value::StringValueStrindex(_) => out.push_str("null"),
+    }
+}
+
+fn write_json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+
+    fn text(value: Value) -> Option<String> {
+        let any = AnyValue { value: Some(value) };
+        let mut scratch = String::new();
+        value_text(Some(&any), &mut scratch).map(str::to_owned)
+    }
+
+    #[test]
+    fn scalar_values_render_as_documented() {
+        assert_eq!(text(Value::StringValue("a b".into())).unwrap(), "a b");
+        assert_eq!(text(Value::BoolValue(true)).unwrap(), "true");
+        assert_eq!(text(Value::IntValue(-42)).unwrap(), "-42");
+        assert_eq!(text(Value::DoubleValue(0.25)).unwrap(), "0.25");
+        assert_eq!(text(Value::DoubleValue(3.0)).unwrap(), "3");
+        assert_eq!(text(Value::DoubleValue(f64::NAN)).unwrap(), "NaN");
+        assert_eq!(text(Value::BytesValue(vec![0, 1, 2])).unwrap(), "AAEC");
+        assert_eq!(value_text(None, &mut String::new()), None);
+        assert_eq!(
+            value_text(Some(&AnyValue { value: None }), &mut String::new()),
+            None
+        );
+    }
+
+    #[test]
+    fn nested_values_render_as_json() {
+        let list = Value::KvlistValue(KeyValueList {
+            values: vec![
+                KeyValue {
+                    key: "q\"k".into(),
+                    value: Some(AnyValue {
+                        value: Some(Value::ArrayValue(ArrayValue {
+                            values: vec![
+                                AnyValue {
+                                    value: Some(Value::IntValue(1)),
+                                },
+                                AnyValue {
+                                    value: Some(Value::StringValue("x\n".into())),
+                                },
+                                AnyValue { value: None },
+                            ],
+                        })),
+                    }),
+                    key_strindex: 0,
+                },
+                KeyValue {
+                    key: "b".into(),
+                    value: Some(AnyValue {
+                        value: Some(Value::BoolValue(false)),
+                    }),
+                    key_strindex: 0,
+                },
+            ],
+        });
+        let json = text(list).unwrap();
+        assert_eq!(json, r#"{"q\"k":[1,"x\n",null],"b":false}"#);
+        let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(parsed["b"], serde_json::Value::Bool(false));
+    }
+}

@@ -1,0 +1,155 @@
+//! Column-building pieces shared by the converters.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, ListArray, NullBufferBuilder, StringBuilder, TimestampNanosecondBuilder,
+};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::Field;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+
+use super::attributes::{AttributesBuilder, append_attributes, attributes_builder};
+use super::resource::{ResourceInfo, ScopeInfo};
+
+/// A builder of `Timestamp(ns, "UTC")` values.
+pub(crate) fn timestamp_builder(capacity: usize) -> TimestampNanosecondBuilder {
+    TimestampNanosecondBuilder::with_capacity(capacity).with_timezone("UTC")
+}
+
+/// Lowercase hex of an id of at most 16 bytes, written into `buf`.
+pub(crate) fn hex<'a>(bytes: &[u8], buf: &'a mut [u8; 32]) -> &'a str {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let bytes = &bytes[..bytes.len().min(16)];
+    for (i, byte) in bytes.iter().enumerate() {
+        buf[2 * i] = DIGITS[usize::from(byte >> 4)];
+        buf[2 * i + 1] = DIGITS[usize::from(byte & 0x0f)];
+    }
+    // Only ASCII hex digits were written.
+    std::str::from_utf8(&buf[..2 * bytes.len()]).unwrap_or_default()
+}
+
+/// Whether `id` is a valid trace id (16 bytes, not all zero).
+pub(crate) fn valid_trace_id(id: &[u8]) -> bool {
+    id.len() == 16 && id.iter().any(|b| *b != 0)
+}
+
+/// Whether `id` is a valid span id (8 bytes, not all zero).
+pub(crate) fn valid_span_id(id: &[u8]) -> bool {
+    id.len() == 8 && id.iter().any(|b| *b != 0)
+}
+
+/// The trailing columns every table shares: attributes, resource, scope,
+/// cohort and version.
+pub(crate) struct ProvenanceColumns {
+    attributes: AttributesBuilder,
+    resource_attributes: AttributesBuilder,
+    scope_name: StringBuilder,
+    scope_version: StringBuilder,
+    scope_attributes: AttributesBuilder,
+    cohort: StringBuilder,
+    version: StringBuilder,
+}
+
+impl ProvenanceColumns {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        ProvenanceColumns {
+            attributes: attributes_builder(capacity),
+            resource_attributes: attributes_builder(capacity),
+            scope_name: StringBuilder::with_capacity(capacity, capacity * 16),
+            scope_version: StringBuilder::with_capacity(capacity, capacity * 8),
+            scope_attributes: attributes_builder(capacity),
+            cohort: StringBuilder::with_capacity(capacity, capacity * 8),
+            version: StringBuilder::with_capacity(capacity, capacity * 8),
+        }
+    }
+
+    /// Appends the provenance of one row.
+    pub(crate) fn append(
+        &mut self,
+        attributes: &[KeyValue],
+        resource: &ResourceInfo<'_>,
+        scope: &ScopeInfo<'_>,
+        cohort: &str,
+        scratch: &mut String,
+    ) {
+        append_attributes(&mut self.attributes, attributes, scratch);
+        append_attributes(&mut self.resource_attributes, resource.attributes, scratch);
+        self.scope_name.append_option(scope.name);
+        self.scope_version.append_option(scope.version);
+        append_attributes(&mut self.scope_attributes, scope.attributes, scratch);
+        self.cohort.append_value(cohort);
+        self.version.append_option(resource.version.as_deref());
+    }
+
+    /// The finished columns, in schema order.
+    pub(crate) fn finish(mut self) -> [ArrayRef; 7] {
+        [
+            Arc::new(self.attributes.finish()),
+            Arc::new(self.resource_attributes.finish()),
+            Arc::new(self.scope_name.finish()),
+            Arc::new(self.scope_version.finish()),
+            Arc::new(self.scope_attributes.finish()),
+            Arc::new(self.cohort.finish()),
+            Arc::new(self.version.finish()),
+        ]
+    }
+}
+
+/// Offsets and validity of a list column whose items are built elsewhere
+/// (as the child columns of a struct).
+pub(crate) struct ListOffsets {
+    offsets: Vec<i32>,
+    nulls: NullBufferBuilder,
+    items: i32,
+}
+
+impl ListOffsets {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        let mut offsets = Vec::with_capacity(capacity + 1);
+        offsets.push(0);
+        ListOffsets {
+            offsets,
+            nulls: NullBufferBuilder::new(capacity),
+            items: 0,
+        }
+    }
+
+    /// Counts one item appended to the child columns.
+    pub(crate) fn push_item(&mut self) {
+        self.items += 1;
+    }
+
+    /// Ends the current row; `valid = false` makes it null.
+    pub(crate) fn close_row(&mut self, valid: bool) {
+        self.offsets.push(self.items);
+        self.nulls.append(valid);
+    }
+
+    /// The list column over `values`, whose items are `item`.
+    pub(crate) fn finish(mut self, item: Field, values: ArrayRef) -> ArrayRef {
+        Arc::new(ListArray::new(
+            Arc::new(item),
+            OffsetBuffer::new(self.offsets.into()),
+            values,
+            self.nulls.finish(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_lowercase_hex() {
+        let mut buf = [0u8; 32];
+        assert_eq!(hex(&[0xab, 0x01, 0xff], &mut buf), "ab01ff");
+        assert_eq!(hex(&[], &mut buf), "");
+        assert!(valid_trace_id(&[1; 16]));
+        assert!(!valid_trace_id(&[0; 16]));
+        assert!(!valid_trace_id(&[1; 15]));
+        assert!(valid_span_id(&[1; 8]));
+        assert!(!valid_span_id(&[0; 8]));
+    }
+}

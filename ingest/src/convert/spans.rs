@@ -1,0 +1,361 @@
+//! `ExportTraceServiceRequest` → the `spans` table.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Int32Builder, Int64Builder, StringBuilder, StructArray, TimestampNanosecondBuilder,
+};
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+use grayscope_core::schema::spans;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
+
+use super::attributes::{AttributesBuilder, append_attributes, attributes_builder, value_text};
+use super::columns::{
+    ListOffsets, ProvenanceColumns, hex, timestamp_builder, valid_span_id, valid_trace_id,
+};
+use super::resource::{ResourceInfo, ScopeInfo};
+use super::{Converted, Rejections, nanos};
+use crate::label::Labeler;
+
+/// Converts a trace export request into a `spans` batch.
+pub fn convert_spans(
+    request: &ExportTraceServiceRequest,
+    labeler: &Labeler,
+) -> Result<Converted, ArrowError> {
+    let capacity = request
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len())
+        .sum();
+    let mut columns = SpanColumns::with_capacity(capacity);
+    let mut rejections = Rejections::default();
+    let mut scratch = String::new();
+
+    for resource_spans in &request.resource_spans {
+        let resource = ResourceInfo::new(resource_spans.resource.as_ref());
+        for scope_spans in &resource_spans.scope_spans {
+            let scope = ScopeInfo::new(scope_spans.scope.as_ref());
+            for span in &scope_spans.spans {
+                if let Err(reason) = validate(span) {
+                    rejections.reject(|| format!("span {:?}: {reason}", span.name));
+                    continue;
+                }
+                let cohort = labeler.cohort(&span.trace_id);
+                columns.append(span, &resource, &scope, cohort, &mut scratch);
+            }
+        }
+    }
+    Ok(rejections.into_converted(columns.finish()?))
+}
+
+fn validate(span: &Span) -> Result<(), String> {
+    if !valid_trace_id(&span.trace_id) {
+        return Err(format!(
+            "trace_id must be 16 bytes and not all zero, got {} bytes",
+            span.trace_id.len()
+        ));
+    }
+    if !valid_span_id(&span.span_id) {
+        return Err(format!(
+            "span_id must be 8 bytes and not all zero, got {} bytes",
+            span.span_id.len()
+        ));
+    }
+    if !span.parent_span_id.is_empty() && span.parent_span_id.len() != 8 {
+        return Err(format!(
+            "parent_span_id must be empty or 8 bytes, got {} bytes",
+            span.parent_span_id.len()
+        ));
+    }
+    for link in &span.links {
+        if !valid_trace_id(&link.trace_id) || !valid_span_id(&link.span_id) {
+            return Err("a link has an invalid trace_id or span_id".to_owned());
+        }
+    }
+    Ok(())
+}
+
+fn kind_name(kind: i32) -> &'static str {
+    match kind {
+        1 => "internal",
+        2 => "server",
+        3 => "client",
+        4 => "producer",
+        5 => "consumer",
+        _ => "unspecified",
+    }
+}
+
+fn status_name(code: i32) -> &'static str {
+    match code {
+        1 => "ok",
+        2 => "error",
+        _ => "unset",
+    }
+}
+
+/// Attributes promoted to their own columns, found in one pass.
+#[derive(Default)]
+struct Promoted<'a> {
+    http_route: Option<&'a KeyValue>,
+    http_method: Option<&'a KeyValue>,
+    http_status_code: Option<&'a KeyValue>,
+    rpc_method: Option<&'a KeyValue>,
+    peer_service: Option<&'a KeyValue>,
+}
+
+impl<'a> Promoted<'a> {
+    fn scan(attributes: &'a [KeyValue]) -> Self {
+        let mut promoted = Promoted::default();
+        for kv in attributes {
+            match kv.key.as_str() {
+                "http.route" => promoted.http_route = Some(kv),
+                // The stable semantic conventions win over the legacy names.
+                "http.request.method" => promoted.http_method = Some(kv),
+                "http.method" => {
+                    promoted.http_method.get_or_insert(kv);
+                }
+                "http.response.status_code" => promoted.http_status_code = Some(kv),
+                "http.status_code" => {
+                    promoted.http_status_code.get_or_insert(kv);
+                }
+                "rpc.method" => promoted.rpc_method = Some(kv),
+                "peer.service" => promoted.peer_service = Some(kv),
+                "server.address" => {
+                    promoted.peer_service.get_or_insert(kv);
+                }
+                _ => {}
+            }
+        }
+        promoted
+    }
+}
+
+fn append_text(builder: &mut StringBuilder, kv: Option<&KeyValue>, scratch: &mut String) {
+    builder.append_option(kv.and_then(|kv| value_text(kv.value.as_ref(), scratch)));
+}
+
+struct SpanColumns {
+    time: TimestampNanosecondBuilder,
+    end_time: TimestampNanosecondBuilder,
+    duration_ns: Int64Builder,
+    trace_id: StringBuilder,
+    span_id: StringBuilder,
+    parent_span_id: StringBuilder,
+    trace_state: StringBuilder,
+    service: StringBuilder,
+    name: StringBuilder,
+    kind: StringBuilder,
+    status_code: StringBuilder,
+    status_message: StringBuilder,
+    http_route: StringBuilder,
+    http_method: StringBuilder,
+    http_status_code: Int32Builder,
+    rpc_method: StringBuilder,
+    peer_service: StringBuilder,
+    events: EventColumns,
+    links: LinkColumns,
+    provenance: ProvenanceColumns,
+}
+
+impl SpanColumns {
+    fn with_capacity(n: usize) -> Self {
+        let text = |bytes_per_row| StringBuilder::with_capacity(n, n * bytes_per_row);
+        SpanColumns {
+            time: timestamp_builder(n),
+            end_time: timestamp_builder(n),
+            duration_ns: Int64Builder::with_capacity(n),
+            trace_id: text(32),
+            span_id: text(16),
+            parent_span_id: text(16),
+            trace_state: text(0),
+            service: text(16),
+            name: text(24),
+            kind: text(8),
+            status_code: text(5),
+            status_message: text(0),
+            http_route: text(16),
+            http_method: text(4),
+            http_status_code: Int32Builder::with_capacity(n),
+            rpc_method: text(0),
+            peer_service: text(0),
+            events: EventColumns::with_capacity(n),
+            links: LinkColumns::with_capacity(n),
+            provenance: ProvenanceColumns::with_capacity(n),
+        }
+    }
+
+    fn append(
+        &mut self,
+        span: &Span,
+        resource: &ResourceInfo<'_>,
+        scope: &ScopeInfo<'_>,
+        cohort: &str,
+        scratch: &mut String,
+    ) {
+        let mut id = [0u8; 32];
+        let start = nanos(span.start_time_unix_nano);
+        let end = nanos(span.end_time_unix_nano);
+        self.time.append_value(start);
+        self.end_time.append_value(end);
+        self.duration_ns
+            .append_value(end.saturating_sub(start).max(0));
+        self.trace_id.append_value(hex(&span.trace_id, &mut id));
+        self.span_id.append_value(hex(&span.span_id, &mut id));
+        if span.parent_span_id.is_empty() {
+            self.parent_span_id.append_null();
+        } else {
+            self.parent_span_id
+                .append_value(hex(&span.parent_span_id, &mut id));
+        }
+        self.trace_state
+            .append_option(Some(span.trace_state.as_str()).filter(|s| !s.is_empty()));
+        self.service.append_value(&resource.service);
+        self.name.append_value(&span.name);
+        self.kind.append_value(kind_name(span.kind));
+        let status = span.status.as_ref();
+        self.status_code
+            .append_value(status_name(status.map(|s| s.code).unwrap_or_default()));
+        self.status_message
+            .append_option(status.map(|s| s.message.as_str()).filter(|m| !m.is_empty()));
+
+        let promoted = Promoted::scan(&span.attributes);
+        append_text(&mut self.http_route, promoted.http_route, scratch);
+        append_text(&mut self.http_method, promoted.http_method, scratch);
+        self.http_status_code.append_option(
+            promoted
+                .http_status_code
+                .and_then(|kv| value_text(kv.value.as_ref(), scratch))
+                .and_then(|code| code.parse().ok()),
+        );
+        append_text(&mut self.rpc_method, promoted.rpc_method, scratch);
+        append_text(&mut self.peer_service, promoted.peer_service, scratch);
+
+        self.events.append(&span.events, scratch);
+        self.links.append(&span.links, scratch);
+        self.provenance
+            .append(&span.attributes, resource, scope, cohort, scratch);
+    }
+
+    fn finish(mut self) -> Result<RecordBatch, ArrowError> {
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.time.finish()),
+            Arc::new(self.end_time.finish()),
+            Arc::new(self.duration_ns.finish()),
+            Arc::new(self.trace_id.finish()),
+            Arc::new(self.span_id.finish()),
+            Arc::new(self.parent_span_id.finish()),
+            Arc::new(self.trace_state.finish()),
+            Arc::new(self.service.finish()),
+            Arc::new(self.name.finish()),
+            Arc::new(self.kind.finish()),
+            Arc::new(self.status_code.finish()),
+            Arc::new(self.status_message.finish()),
+            Arc::new(self.http_route.finish()),
+            Arc::new(self.http_method.finish()),
+            Arc::new(self.http_status_code.finish()),
+            Arc::new(self.rpc_method.finish()),
+            Arc::new(self.peer_service.finish()),
+            self.events.finish()?,
+            self.links.finish()?,
+        ];
+        columns.extend(self.provenance.finish());
+        RecordBatch::try_new(spans::schema(), columns)
+    }
+}
+
+/// The `events` column: a list of (time, name, attributes) per span.
+struct EventColumns {
+    offsets: ListOffsets,
+    time: TimestampNanosecondBuilder,
+    name: StringBuilder,
+    attributes: AttributesBuilder,
+}
+
+impl EventColumns {
+    fn with_capacity(n: usize) -> Self {
+        EventColumns {
+            offsets: ListOffsets::with_capacity(n),
+            time: timestamp_builder(0),
+            name: StringBuilder::new(),
+            attributes: attributes_builder(0),
+        }
+    }
+
+    fn append(&mut self, events: &[Event], scratch: &mut String) {
+        for event in events {
+            self.time.append_value(nanos(event.time_unix_nano));
+            self.name.append_value(&event.name);
+            append_attributes(&mut self.attributes, &event.attributes, scratch);
+            self.offsets.push_item();
+        }
+        self.offsets.close_row(true);
+    }
+
+    fn finish(mut self) -> Result<ArrayRef, ArrowError> {
+        let items = StructArray::try_new(
+            spans::event_fields(),
+            vec![
+                Arc::new(self.time.finish()),
+                Arc::new(self.name.finish()),
+                Arc::new(self.attributes.finish()),
+            ],
+            None,
+        )?;
+        Ok(self.offsets.finish(spans::event_item(), Arc::new(items)))
+    }
+}
+
+/// The `links` column: a list of (trace_id, span_id, trace_state,
+/// attributes) per span.
+struct LinkColumns {
+    offsets: ListOffsets,
+    trace_id: StringBuilder,
+    span_id: StringBuilder,
+    trace_state: StringBuilder,
+    attributes: AttributesBuilder,
+}
+
+impl LinkColumns {
+    fn with_capacity(n: usize) -> Self {
+        LinkColumns {
+            offsets: ListOffsets::with_capacity(n),
+            trace_id: StringBuilder::new(),
+            span_id: StringBuilder::new(),
+            trace_state: StringBuilder::new(),
+            attributes: attributes_builder(0),
+        }
+    }
+
+    fn append(&mut self, links: &[Link], scratch: &mut String) {
+        let mut id = [0u8; 32];
+        for link in links {
+            self.trace_id.append_value(hex(&link.trace_id, &mut id));
+            self.span_id.append_value(hex(&link.span_id, &mut id));
+            self.trace_state
+                .append_option(Some(link.trace_state.as_str()).filter(|s| !s.is_empty()));
+            append_attributes(&mut self.attributes, &link.attributes, scratch);
+            self.offsets.push_item();
+        }
+        self.offsets.close_row(true);
+    }
+
+    fn finish(mut self) -> Result<ArrayRef, ArrowError> {
+        let items = StructArray::try_new(
+            spans::link_fields(),
+            vec![
+                Arc::new(self.trace_id.finish()),
+                Arc::new(self.span_id.finish()),
+                Arc::new(self.trace_state.finish()),
+                Arc::new(self.attributes.finish()),
+            ],
+            None,
+        )?;
+        Ok(self.offsets.finish(spans::link_item(), Arc::new(items)))
+    }
+}

@@ -1,0 +1,36 @@
+//! grayscope's receivers: OTLP telemetry in, labelled Arrow batches out.
+//!
+//! ```text
+//! OTLP/gRPC ─┐
+//!            ├─► Pipeline::export ─► decode ─► convert + label ─► Store::append
+//! OTLP/HTTP ─┘   (bytes, encoding)   (prost /   (one batch per
+//!                                     JSON)       request)
+//! ```
+//!
+//! - [`otlp_grpc::routes`] and [`otlp_http::router`] are the transports;
+//!   both hand the raw body to the same [`Pipeline`].
+//! - [`convert`] turns a decoded request into a batch in the table's schema
+//!   (`grayscope_core::schema`), rejecting malformed records one by one.
+//! - [`Labeler`] decides each record's cohort.
+//!
+//! The whole request is rejected (nothing stored) when it does not decode;
+//! individual records are rejected (the rest stored) when they are
+//! malformed, and the client learns both through OTLP's status codes and
+//! `partial_success`.
+
+pub mod convert;
+mod decode;
+mod error;
+mod label;
+pub mod otlp_grpc;
+pub mod otlp_http;
+mod pipeline;
+mod response;
+mod signal;
+
+pub use decode::Encoding;
+pub use error::{Error, Result};
+pub use label::Labeler;
+pub use pipeline::{ExportOutcome, Pipeline, decode_and_convert};
+pub use response::RpcStatus;
+pub use signal::Signal;

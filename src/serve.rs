@@ -1,0 +1,141 @@
+//! `grayscope serve`: wires store, ingest and queries into one server.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::routing::get;
+use grayscope_core::Config;
+use grayscope_ingest::{Labeler, Pipeline, otlp_grpc, otlp_http};
+use grayscope_queries::{QueryEngine, sql_http};
+use grayscope_store::Store;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// How long running requests get to finish once shutdown starts.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Loads the configuration and runs the server until SIGINT or SIGTERM.
+pub fn main(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let config = match config_path {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("grayscope")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for {what} on {addr}"))
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let store = Store::in_memory();
+    let pipeline = Pipeline::new(store.clone(), Labeler::new());
+    let engine = QueryEngine::new(store.clone()).context("cannot set up the SQL engine")?;
+
+    let grpc = bind("OTLP/gRPC", config.otlp.grpc_addr).await?;
+    let http = bind("OTLP/HTTP", config.otlp.http_addr).await?;
+    let api = bind("the HTTP API", config.api.addr).await?;
+    let addrs = [grpc.local_addr()?, http.local_addr()?, api.local_addr()?];
+    tracing::info!(
+        otlp_grpc = %addrs[0], otlp_http = %addrs[1], api = %addrs[2],
+        data_dir = %config.data_dir.display(), "grayscope serving"
+    );
+    // One machine-readable line on stdout, for scripts and tests that bind
+    // port 0 and need to learn the ports.
+    #[allow(clippy::print_stdout)]
+    {
+        println!(
+            "listening otlp_grpc={} otlp_http={} api={}",
+            addrs[0], addrs[1], addrs[2]
+        );
+    }
+
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+
+    let max_request = config.otlp.max_request_size.as_usize();
+    let grpc_routes = otlp_grpc::routes(pipeline.clone(), max_request);
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        tonic::transport::Server::builder()
+            .add_routes(grpc_routes)
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
+                stop.cancelled_owned(),
+            )
+            .await
+            .context("OTLP/gRPC server failed")
+    });
+
+    let otlp_router = otlp_http::router(pipeline, max_request);
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        axum::serve(http, otlp_router)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+            .context("OTLP/HTTP server failed")
+    });
+
+    let api_router = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(sql_http::router(engine, config.api.max_sql_size.as_usize()));
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        axum::serve(api, api_router)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+            .context("HTTP API server failed")
+    });
+
+    let failure = tokio::select! {
+        signal = shutdown_signal() => {
+            signal?;
+            tracing::info!("shutting down");
+            None
+        }
+        Some(joined) = tasks.join_next() => Some(match joined {
+            Ok(Ok(())) => anyhow::anyhow!("a server stopped unexpectedly"),
+            Ok(Err(error)) => error,
+            Err(panic) => anyhow::anyhow!("a server task panicked: {panic}"),
+        }),
+    };
+    shutdown.cancel();
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok(Err(error)) = joined {
+                tracing::warn!("{error:#}");
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway");
+    }
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+async fn shutdown_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("cannot watch SIGINT")?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! End-to-end tests: start the real `grayscope` binary, send it telemetry
+//! with real OpenTelemetry clients over loopback, and read it back with SQL.
+
+// A panic in a test is a failed test, not a crashed server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod e2e {
+    pub mod bad_input;
+    pub mod cli;
+    pub mod harness;
+    pub mod logs;
+    pub mod metrics;
+    pub mod sql_http;
+    pub mod telemetry;
+    pub mod traces;
+}

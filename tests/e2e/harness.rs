@@ -1,0 +1,162 @@
+//! Starts a grayscope server on free ports and talks to it.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+/// A running `grayscope serve`, killed on drop.
+pub struct Server {
+    child: Child,
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+    pub api: SocketAddr,
+    _data_dir: tempfile::TempDir,
+}
+
+/// The path of the binary under test.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_grayscope"))
+}
+
+impl Server {
+    /// Starts a server with the default configuration on free ports.
+    pub fn start() -> Server {
+        Server::start_with("")
+    }
+
+    /// Starts a server with `extra` appended to its `[otlp]` table.
+    pub fn start_with(otlp_extra: &str) -> Server {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let config_path = data_dir.path().join("grayscope.toml");
+        let config = format!(
+            "data_dir = {data:?}\n\
+             [otlp]\n\
+             grpc_addr = \"127.0.0.1:0\"\n\
+             http_addr = \"127.0.0.1:0\"\n\
+             {otlp_extra}\n\
+             [api]\n\
+             addr = \"127.0.0.1:0\"\n",
+            data = data_dir.path().join("data"),
+        );
+        std::fs::write(&config_path, config).expect("write config");
+        let mut child = Command::new(binary())
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .env("GRAYSCOPE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start grayscope");
+
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("listening ") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("grayscope did not report its addresses within 30 s");
+            }
+        };
+        let addr = |key: &str| -> SocketAddr {
+            line.split_whitespace()
+                .find_map(|part| part.strip_prefix(&format!("{key}=")))
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| panic!("no {key} in {line:?}"))
+        };
+        Server {
+            grpc: addr("otlp_grpc"),
+            http: addr("otlp_http"),
+            api: addr("api"),
+            child,
+            _data_dir: data_dir,
+        }
+    }
+
+    /// `http://` URL of the OTLP/gRPC receiver.
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    /// URL of an OTLP/HTTP path (`/v1/traces`, …).
+    pub fn otlp_http_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+
+    /// URL of the SQL endpoint.
+    pub fn sql_url(&self) -> String {
+        format!("http://{}/api/v1/sql", self.api)
+    }
+
+    /// Runs SQL through `/api/v1/sql` and returns the rows; panics on error.
+    pub async fn sql(&self, sql: &str) -> Vec<Map<String, Value>> {
+        let (status, body) = self.sql_raw(sql).await;
+        assert_eq!(status, 200, "query {sql:?} failed: {body}");
+        body["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|row| row.as_object().expect("row object").clone())
+            .collect()
+    }
+
+    /// Runs SQL and returns the status and the JSON body, whatever they are.
+    pub async fn sql_raw(&self, sql: &str) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .post(self.sql_url())
+            .header("content-type", "application/json")
+            .json(&serde_json::json!({ "sql": sql }))
+            .send()
+            .await
+            .expect("reach the SQL endpoint");
+        let status = response.status().as_u16();
+        let body = response.json().await.expect("JSON body");
+        (status, body)
+    }
+
+    /// The single number a `SELECT count(*) AS n …` returns.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let rows = self.sql(sql).await;
+        rows[0]["n"].as_i64().expect("a count")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The three ways an OpenTelemetry exporter reaches a collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Grpc,
+    HttpProtobuf,
+    HttpJson,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 3] = [Protocol::Grpc, Protocol::HttpProtobuf, Protocol::HttpJson];
+
+    /// A name usable in service names and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf => "http-protobuf",
+            Protocol::HttpJson => "http-json",
+        }
+    }
+}
