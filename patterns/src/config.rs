@@ -43,6 +43,10 @@ pub struct MinerConfig {
     /// Leading tokens used as keys of the prefix tree under the token-count
     /// level. Default: 3.
     pub tree_depth: usize,
+    /// A line that matches no template is compared with at most this many of
+    /// the newest templates of its token count, bounding the work a stream
+    /// of never-repeating lines can cause. Default: 1 024.
+    pub max_merge_candidates: usize,
     /// Entries in the cache from a line's masked text to its template
     /// (it only saves work; results are the same without it). Default: 65 536.
     pub cache_capacity: usize,
@@ -62,6 +66,7 @@ impl Default for MinerConfig {
             similarity_threshold: 0.5,
             min_distinct_values: 4,
             tree_depth: 3,
+            max_merge_candidates: 1024,
             cache_capacity: 65_536,
             structured: true,
         }

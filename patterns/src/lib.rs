@@ -7,10 +7,11 @@
 //! `Failed password for <*> from <*> port <*> ssh2`. Level 2 of the rollout
 //! judge compares canary and baseline on those templates.
 //!
-//! - [`Miner`] is the online, Drain-style miner: tokenize and mask
-//!   ([`mask`](crate::mask) with `regex-automata`), descend a fixed-depth
-//!   prefix tree, merge by position-wise similarity with evidence that a
-//!   position holds values. Ids ([`TemplateId`]) are hashes of the template
+//! - [`Miner`] is the online, Drain-style miner: tokenize and mask (one
+//!   multi-pattern `regex-automata` DFA for addresses, paths, URLs and the
+//!   like, plus rules for numbers, ids and other values), descend a
+//!   fixed-depth prefix tree, merge by position-wise similarity with evidence
+//!   that a position holds values. Ids ([`TemplateId`]) are hashes of the template
 //!   text, so they survive restarts ([`Miner::save`] / [`Miner::load`]) and
 //!   agree across instances; a generalised template stays resolvable to its
 //!   replacement ([`Miner::resolve`]). Memory is bounded ([`MinerConfig`]).
@@ -43,11 +44,11 @@ mod config;
 mod error;
 mod hashing;
 mod lru;
-pub mod mask;
+mod mask;
 mod miner;
 mod rules;
 mod slab;
-pub mod state;
+mod state;
 mod structured;
 mod template;
 mod tokenize;

@@ -91,6 +91,9 @@ const CLASS_DIGIT: u8 = 4;
 const CLASS_SHAPE: u8 = 8;
 /// A letter that is not a hex digit.
 const CLASS_NONHEX: u8 = 16;
+/// `:`, `@`, `.`, `-` and `\`: every multi-part shape needs one after its
+/// first byte.
+const CLASS_CONNECT: u8 = 32;
 
 static CLASSES: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -109,6 +112,9 @@ static CLASSES: [u8; 256] = {
         }
         if b.is_ascii_alphabetic() && !b.is_ascii_hexdigit() {
             c |= CLASS_NONHEX;
+        }
+        if b == b':' || b == b'@' || b == b'.' || b == b'-' || b == b'\\' {
+            c |= CLASS_CONNECT;
         }
         i += 1;
         t[b as usize] = c;
@@ -170,21 +176,27 @@ impl Masker {
         Masker { dfa, pats }
     }
 
-    /// The end of the whitespace-delimited word starting at `i`, and whether
-    /// it may hold a DFA shape at all (plain words never run the DFA).
+    /// Scans the whitespace-delimited word starting at `i`: its end, whether
+    /// it may hold a DFA shape at all (plain words never run the DFA), and one
+    /// past its last connector (`: @ . - \`), before which every shape must
+    /// have one.
     #[inline]
-    pub(crate) fn scan_word(b: &[u8], i: usize) -> (usize, bool) {
+    pub(crate) fn scan_word(b: &[u8], i: usize) -> (usize, bool, usize) {
         let mut acc = 0u8;
+        let mut last_connect = 0;
         let mut j = i;
         while j < b.len() {
             let c = CLASSES[b[j] as usize];
             if c & CLASS_WS != 0 {
                 break;
             }
+            if c & CLASS_CONNECT != 0 {
+                last_connect = j + 1;
+            }
             acc |= c;
             j += 1;
         }
-        (j, acc & (CLASS_DIGIT | CLASS_SHAPE) != 0)
+        (j, acc & (CLASS_DIGIT | CLASS_SHAPE) != 0, last_connect)
     }
 
     /// Longest shape starting at `pos` that ends on a token boundary.

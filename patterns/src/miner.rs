@@ -1,22 +1,4 @@
-//! The online template miner.
-//!
-//! For each line: tokenize and mask it ([`crate::tokenize`]), then look its
-//! masked text up in a cache of recent lines. On a miss, descend the prefix
-//! tree ([`crate::tree`]) to the shapes of the same token count and leading
-//! tokens and take the most specific one that matches exactly. If none does,
-//! compare the line with every shape of its token count, position by position:
-//! a shape whose punctuation is identical and of whose constant words more
-//! than `similarity_threshold` are the same is a candidate to generalise, turning
-//! the differing positions into `<*>`. Generalising happens only with evidence
-//! that the positions hold values: one side already holds a variable there, or
-//! the shapes that would merge show `min_distinct_values` different words at
-//! each such position. Otherwise the line starts a new template.
-//!
-//! Templates are keyed by their text, so their ids are stable; a template that
-//! is generalised is retired with a pointer to the template that replaced it
-//! (its lineage), and [`Miner::resolve`] follows those pointers. Memory is
-//! bounded by `max_templates` (least recently used templates are evicted),
-//! `max_lineage`, `cache_capacity`, and the per-line token and byte limits.
+//! The online template miner (see [`Miner`]).
 
 use std::{collections::VecDeque, sync::Arc};
 
@@ -121,7 +103,25 @@ struct CacheEntry {
     epoch: u32,
 }
 
-/// The online template miner. See the [module docs](self) for the algorithm.
+/// The online template miner.
+///
+/// For each line: tokenize and mask it, then look its masked text up in a
+/// cache of recent lines. On a miss, descend the prefix tree to the shapes of
+/// the same token count and leading tokens and take the most specific one
+/// that matches exactly. If none does, compare the line with every shape of
+/// its token count, position by position: a shape whose punctuation is
+/// identical and of whose constant words more than `similarity_threshold` are
+/// the same is a candidate to generalise, turning the differing positions
+/// into `<*>`. Generalising happens only with evidence
+/// that the positions hold values: one side already holds a variable there, or
+/// the shapes that would merge show `min_distinct_values` different words at
+/// each such position. Otherwise the line starts a new template.
+///
+/// Templates are keyed by their text, so their ids are stable; a template that
+/// is generalised is retired with a pointer to the template that replaced it
+/// (its lineage), and [`Miner::resolve`] follows those pointers. Memory is
+/// bounded by `max_templates` (least recently used templates are evicted),
+/// `max_lineage`, `cache_capacity`, and the per-line token and byte limits.
 ///
 /// `Send` and `Sync`; mining needs `&mut self`, so share it behind a mutex.
 pub struct Miner {
@@ -394,7 +394,11 @@ impl Miner {
         let bucket = self.tree.bucket(n)?;
         self.similar.clear();
         self.diffs.clear();
-        for &c in &bucket.shapes {
+        let newest = bucket
+            .shapes
+            .len()
+            .saturating_sub(self.config.max_merge_candidates);
+        for &c in &bucket.shapes[newest..] {
             let Some(cl) = self.clusters.get(c) else {
                 continue;
             };

@@ -127,8 +127,14 @@ fn decode_token(s: &str) -> Option<TTok> {
 }
 
 impl Miner {
-    /// Writes the miner's state to `path` atomically (see the format in the
-    /// [`crate::state`] docs).
+    /// Writes the miner's state to `path` atomically: a temporary file in
+    /// the same directory, flushed to disk, then renamed over `path`.
+    ///
+    /// The file is one JSON document (`"format": "grayscope-patterns-state"`,
+    /// `"version": 1`): the live templates from least to most recently used,
+    /// each with its text, id, counts, times and token shapes, then the
+    /// lineage records from oldest to newest. A loaded miner continues
+    /// exactly as the saved one would have.
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut templates = Vec::with_capacity(self.templates.len());
         for t in self.lru.iter() {

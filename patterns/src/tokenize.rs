@@ -154,6 +154,7 @@ impl Line {
         // DFA shape at all.
         let mut word_end = 0;
         let mut word_dfa = false;
+        let mut word_connect = 0;
         while i < n {
             let c = b[i];
             if is_ws(c) {
@@ -165,7 +166,7 @@ impl Line {
                 break;
             }
             if i >= word_end {
-                (word_end, word_dfa) = Masker::scan_word(b, i);
+                (word_end, word_dfa, word_connect) = Masker::scan_word(b, i);
             }
             if word_dfa && let Some(j) = plain_value_end(b, i) {
                 // Numbers, IPv4 addresses, hex ids: no shape to look for.
@@ -178,7 +179,10 @@ impl Line {
                 glue = true;
                 continue;
             }
+            // Paths start with `/ ~ .`; every other shape has a connector
+            // after its first byte.
             if word_dfa
+                && (word_connect > i + 1 || matches!(c, b'/' | b'~' | b'.'))
                 && can_start_shape(b, i)
                 && let Some((end, class)) = masker.longest_at(b, i)
             {
