@@ -8,6 +8,7 @@
 
 mod api;
 mod byte_size;
+mod duration;
 mod otlp;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use api::ApiConfig;
 pub use byte_size::ByteSize;
+pub use duration::ConfigDuration;
 pub use otlp::OtlpConfig;
 
 use crate::error::{Error, Result};
