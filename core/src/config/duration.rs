@@ -90,7 +90,7 @@ impl fmt::Display for ConfigDuration {
             ("m", 60_000),
             ("s", 1000),
         ] {
-            if millis % size == 0 {
+            if millis.is_multiple_of(size) {
                 return write!(f, "{}{unit}", millis / size);
             }
         }
