@@ -300,6 +300,23 @@ fn valid_ipv6(m: &[u8]) -> bool {
     groups_ok && (colons == 7 || (has_v4 && colons == 6))
 }
 
+/// The end of the piece (run of bytes that are neither whitespace nor
+/// delimiters) starting at `i`, and the union of its byte classes.
+#[inline]
+pub(crate) fn piece_end(b: &[u8], i: usize) -> (usize, u8) {
+    let mut acc = 0u8;
+    let mut j = i;
+    while j < b.len() {
+        let c = CLASSES[b[j] as usize];
+        if c & (CLASS_WS | CLASS_DELIM) != 0 {
+            break;
+        }
+        acc |= c;
+        j += 1;
+    }
+    (j, acc)
+}
+
 /// How a piece (text between delimiters) is masked.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum PieceMask {
@@ -313,15 +330,18 @@ pub(crate) enum PieceMask {
 
 /// Masks one piece. For [`PieceMask::Mixed`] the masked text is appended to
 /// `out`; otherwise `out` is unchanged.
-pub(crate) fn mask_piece(piece: &str, max_token_bytes: usize, out: &mut String) -> PieceMask {
+/// `classes` is the union of the piece's byte classes ([`piece_end`]).
+pub(crate) fn mask_piece(
+    piece: &str,
+    classes: u8,
+    max_token_bytes: usize,
+    out: &mut String,
+) -> PieceMask {
     let b = piece.as_bytes();
     if b.len() > max_token_bytes {
         return PieceMask::Var;
     }
-    let mut acc = 0u8;
-    for &c in b {
-        acc |= CLASSES[c as usize];
-    }
+    let acc = classes;
     if acc & CLASS_DIGIT == 0 {
         if (b.len() >= 8 && acc & CLASS_NONHEX == 0 && b.iter().all(u8::is_ascii_hexdigit))
             || is_keyword_value(b)
@@ -513,11 +533,15 @@ mod tests {
         ];
         for (input, want, text) in cases {
             let mut out = String::new();
-            let got = mask_piece(input, 128, &mut out);
+            let got = mask_piece(input, piece_end(input.as_bytes(), 0).1, 128, &mut out);
             assert_eq!(&got, want, "input {input:?}");
             assert_eq!(out, *text, "input {input:?}");
         }
         let mut out = String::new();
-        assert_eq!(mask_piece(&"a".repeat(200), 128, &mut out), PieceMask::Var);
+        let long = "a".repeat(200);
+        assert_eq!(
+            mask_piece(&long, piece_end(long.as_bytes(), 0).1, 128, &mut out),
+            PieceMask::Var
+        );
     }
 }

@@ -13,7 +13,7 @@
 //! variables fold into one, so value lists of any length (`REPORT : 7007 5002
 //! 150089`) share a template.
 
-use crate::mask::{MASKER, Masker, PieceMask, VarClass, is_delim, is_ws, mask_piece};
+use crate::mask::{MASKER, Masker, PieceMask, VarClass, is_delim, is_ws, mask_piece, piece_end};
 
 /// What a token is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -179,6 +179,28 @@ impl Line {
                 glue = true;
                 continue;
             }
+            if word_dfa && let Some(end) = colon_chain_end(b, i) {
+                // `12:34:56.789`, `2024:12:34:56`: numbers joined by colons,
+                // too few to be an IPv6 or MAC address. Same tokens as the
+                // general path gives, without running the DFA at each group.
+                let mut k = i;
+                let mut g = glue;
+                while k < end {
+                    let stop = b[k..end]
+                        .iter()
+                        .position(|&x| x == b':')
+                        .map_or(end, |p| k + p);
+                    self.push(Kind::Var, g, "");
+                    if stop < end {
+                        self.push(Kind::Punct, true, ":");
+                    }
+                    k = stop + 1;
+                    g = true;
+                }
+                i = end;
+                glue = true;
+                continue;
+            }
             // Paths start with `/ ~ .`; every other shape has a connector
             // after its first byte.
             if word_dfa
@@ -229,16 +251,13 @@ impl Line {
                 glue = true;
                 continue;
             }
-            let mut j = i + 1;
-            while j < n && !is_ws(b[j]) && !is_delim(b[j]) {
-                j += 1;
-            }
+            let (j, classes) = piece_end(b, i);
             if b.get(j) == Some(&b'=') && j - i <= self.max_token_bytes {
                 // The key of `key=value` is template text even with digits
                 // (`r24=`, `PSR0=`); its value is masked by shape.
                 self.push(Kind::Word, glue, &s[i..j]);
             } else {
-                self.push_piece(&s[i..j], glue);
+                self.push_classified(&s[i..j], classes, glue);
             }
             i = j;
             glue = true;
@@ -247,9 +266,15 @@ impl Line {
 
     /// Appends one piece (text between delimiters), masked.
     pub(crate) fn push_piece(&mut self, piece: &str, glue: bool) {
+        let (_, classes) = piece_end(piece.as_bytes(), 0);
+        self.push_classified(piece, classes, glue);
+    }
+
+    /// [`Line::push_piece`] with the piece's byte classes already known.
+    fn push_classified(&mut self, piece: &str, classes: u8, glue: bool) {
         let mark = self.open(glue);
         let start = self.text.len();
-        match mask_piece(piece, self.max_token_bytes, &mut self.text) {
+        match mask_piece(piece, classes, self.max_token_bytes, &mut self.text) {
             PieceMask::Var => {
                 self.text.truncate(mark);
                 self.push(Kind::Var, glue, "");
@@ -366,22 +391,49 @@ fn can_start_shape(b: &[u8], i: usize) -> bool {
 }
 
 /// The end of a piece of hex digits and dots with at least one digit (a
-/// number, an IPv4 address, a hex id, a version) that is not followed by `:`
-/// (which could make it an IPv6 or MAC address): the piece rules mask it, no
-/// DFA needed.
+/// number, an IPv4 address, a hex id, a version) that is not followed by a
+/// `:` that could continue it into an IPv6 or MAC address: the piece rules
+/// mask it, no DFA needed.
 #[inline]
 fn plain_value_end(b: &[u8], i: usize) -> Option<usize> {
-    let mut digit = false;
+    let (mut digit, mut dot) = (false, false);
     let mut j = i;
     while j < b.len() && (b[j].is_ascii_hexdigit() || b[j] == b'.') {
         digit |= b[j].is_ascii_digit();
+        dot |= b[j] == b'.';
         j += 1;
+    }
+    // A dotted value before `:` (`10.0.0.1:8080`) cannot start an IPv6 or
+    // MAC address.
+    let ends = match b.get(j) {
+        None => true,
+        Some(&c) => is_ws(c) || (is_delim(c) && (c != b':' || dot)),
+    };
+    (digit && ends).then_some(j)
+}
+
+/// The end of `\d+(:\d+){1,4}(\.\d+)?` at `i` when a boundary other than
+/// `:` follows: a time or colon-joined counter.
+#[inline]
+fn colon_chain_end(b: &[u8], i: usize) -> Option<usize> {
+    let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let mut j = i + digits(i);
+    if j == i {
+        return None;
+    }
+    let mut colons = 0;
+    while b.get(j) == Some(&b':') && b.get(j + 1).is_some_and(u8::is_ascii_digit) {
+        j += 1 + digits(j + 1);
+        colons += 1;
+    }
+    if b.get(j) == Some(&b'.') && b.get(j + 1).is_some_and(u8::is_ascii_digit) {
+        j += 1 + digits(j + 1);
     }
     let ends = match b.get(j) {
         None => true,
         Some(&c) => is_ws(c) || (is_delim(c) && c != b':'),
     };
-    (digit && ends).then_some(j)
+    ((1..=4).contains(&colons) && ends).then_some(j)
 }
 
 /// The closing partner of an opening bracket or quote.
