@@ -734,3 +734,94 @@ fn is_instance(inst: &[TTok], base: &[TTok], extra: &[u32]) -> bool {
                 }
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mine_all(m: &mut Miner, lines: &[&str]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| m.mine(l, 0).template.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_variable_on_one_side_merges_at_once() {
+        let mut m = Miner::new(MinerConfig::default());
+        let got = mine_all(
+            &mut m,
+            &[
+                "Failed none for invalid user admin from 1.2.3.4",
+                "Failed none for invalid user 0 from 1.2.3.4",
+            ],
+        );
+        assert_eq!(got[1], "Failed none for invalid user <*> from <*>");
+        assert_eq!(
+            m.resolve(&TemplateId::of(&got[0])),
+            Some(TemplateId::of(&got[1]))
+        );
+    }
+
+    #[test]
+    fn plain_words_merge_after_enough_distinct_values() {
+        let mut m = Miner::new(MinerConfig::default());
+        let got = mine_all(
+            &mut m,
+            &[
+                "user alice logged in",
+                "user bob logged in",
+                "user carol logged in",
+                "user dave logged in",
+            ],
+        );
+        assert_eq!(got[2], "user carol logged in");
+        assert_eq!(got[3], "user <*> logged in");
+        assert_eq!(m.stats().templates, 1);
+        assert_eq!(m.stats().lineage, 3);
+    }
+
+    #[test]
+    fn upper_case_states_never_merge() {
+        let mut m = Miner::new(MinerConfig::default());
+        let states = [
+            "NEW",
+            "SCHEDULED",
+            "RUNNING",
+            "SUCCEEDED",
+            "FAILED",
+            "KILLED",
+        ];
+        for s in states {
+            m.mine(&format!("task moved to {s}"), 0);
+        }
+        assert_eq!(m.stats().templates, states.len());
+    }
+
+    #[test]
+    fn different_punctuation_never_merges() {
+        let mut m = Miner::new(MinerConfig::default());
+        let got = mine_all(
+            &mut m,
+            &["job 1 done: ok", "job 2 done, ok", "job 3 done: ok"],
+        );
+        assert_eq!(got[0], "job <*> done: ok");
+        assert_eq!(got[1], "job <*> done, ok");
+        assert_eq!(got[0], got[2]);
+    }
+
+    #[test]
+    fn half_different_lines_stay_apart() {
+        let mut m = Miner::new(MinerConfig::default());
+        for w in [
+            "illegal instruction",
+            "privileged instruction",
+            "imprecise exception",
+            "trap instruction",
+            "fp cr",
+        ] {
+            m.mine(&format!("program interrupt: {w}"), 0);
+        }
+        assert_eq!(m.stats().templates, 5);
+    }
+}

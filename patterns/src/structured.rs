@@ -34,7 +34,7 @@ const MAX_DEPTH: usize = 8;
 /// `structured` is set.
 pub(crate) fn push_body(line: &mut Line, body: &str, structured: bool) -> Shape {
     if structured {
-        let t = body.trim_matches(|c: char| c.is_ascii_whitespace());
+        let t = body.trim_ascii();
         if t.len() >= 2 && t.starts_with('{') && t.ends_with('}') {
             let mark = line.toks.len();
             let mut p = JsonReader {

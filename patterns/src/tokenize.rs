@@ -55,6 +55,8 @@ pub(crate) struct Line {
     max_tokens: usize,
     max_token_bytes: usize,
     spare: String,
+    /// A month or weekday name was pushed.
+    has_date: bool,
 }
 
 /// Limits applied while tokenizing.
@@ -70,6 +72,7 @@ impl Line {
         self.toks.clear();
         self.text.clear();
         self.truncated = false;
+        self.has_date = false;
         self.max_tokens = limits.max_tokens;
         self.max_token_bytes = limits.max_token_bytes;
     }
@@ -124,8 +127,17 @@ impl Line {
     /// variable right after a variable is folded into it.
     #[inline]
     pub(crate) fn push(&mut self, kind: Kind, glue: bool, text: &str) {
-        if kind == Kind::Var && self.toks.last().is_some_and(|t| t.kind == Kind::Var) {
+        let after_var = self.toks.last().is_some_and(|t| t.kind == Kind::Var);
+        if kind == Kind::Var && after_var {
             return;
+        }
+        if kind == Kind::Word {
+            // `5.2 KB`, `800 B`: human-readable sizes pick the unit by
+            // magnitude, so the unit is part of the value.
+            if after_var && !glue && is_size_unit(text) {
+                return;
+            }
+            self.has_date |= is_date_word(text);
         }
         self.open(glue);
         let start = self.text.len();
@@ -293,9 +305,7 @@ impl Line {
         if self.truncated {
             self.push(Kind::Var, false, "");
         }
-        let dates = self.mask_date_words();
-        let units = self.mask_size_units();
-        if dates || units {
+        if self.has_date && self.mask_date_words() {
             self.rerender();
         }
     }
@@ -322,27 +332,6 @@ impl Line {
         }
         self.toks.truncate(w);
         self.spare = std::mem::replace(&mut self.text, out);
-    }
-
-    /// `5.2 KB` and `800 B` are one quantity: human-readable sizes pick the
-    /// unit by magnitude, so the unit varies with the value.
-    fn mask_size_units(&mut self) -> bool {
-        let mut changed = false;
-        for k in 1..self.toks.len() {
-            let t = self.toks[k];
-            if t.kind == Kind::Word
-                && !t.glue
-                && self.toks[k - 1].kind == Kind::Var
-                && matches!(
-                    self.text_of(&t),
-                    "B" | "kB" | "KB" | "MB" | "GB" | "TB" | "PB" | "KiB" | "MiB" | "GiB" | "TiB"
-                )
-            {
-                self.toks[k].kind = Kind::Var;
-                changed = true;
-            }
-        }
-        changed
     }
 
     /// Month and weekday names in a run of words and variables that holds a
@@ -445,6 +434,13 @@ fn closer(open: u8) -> Option<u8> {
         b'\'' => Some(b'\''),
         _ => None,
     }
+}
+
+fn is_size_unit(w: &str) -> bool {
+    matches!(
+        w,
+        "B" | "kB" | "KB" | "MB" | "GB" | "TB" | "PB" | "KiB" | "MiB" | "GiB" | "TiB"
+    )
 }
 
 /// An English month or weekday name or abbreviation, in title case or

@@ -157,3 +157,53 @@ fn collect(node: &Node, line: &Line, at: usize, depth: usize, out: &mut Vec<u32>
         collect(w, line, at + 1, depth, out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokenize::Limits;
+
+    fn toks(words: &[&str]) -> Vec<TTok> {
+        words
+            .iter()
+            .map(|w| TTok {
+                kind: if *w == "<*>" { Kind::Var } else { Kind::Word },
+                glue: false,
+                text: if *w == "<*>" { "".into() } else { (*w).into() },
+            })
+            .collect()
+    }
+
+    fn line(s: &str) -> Line {
+        let mut l = Line::default();
+        l.reset(Limits {
+            max_tokens: 64,
+            max_token_bytes: 64,
+        });
+        l.push_text(s, false);
+        l.finish();
+        l
+    }
+
+    #[test]
+    fn lookups_follow_exact_and_wildcard_branches() {
+        let mut t = Tree::new(2);
+        t.insert(1, &toks(&["connect", "to", "a"]));
+        t.insert(2, &toks(&["<*>", "to", "a"]));
+        t.insert(3, &toks(&["connect", "from", "a"]));
+        let mut out = Vec::new();
+        t.candidates(&line("connect to b"), &mut out);
+        out.sort();
+        assert_eq!(out, vec![1, 2]);
+        let e = t.epoch(3);
+        t.remove(1, &toks(&["connect", "to", "a"]));
+        assert_ne!(t.epoch(3), e);
+        out.clear();
+        t.candidates(&line("connect to b"), &mut out);
+        assert_eq!(out, vec![2]);
+        assert_eq!(t.bucket(3).map(|b| b.shapes.clone()), Some(vec![2, 3]));
+        out.clear();
+        t.candidates(&line("two words"), &mut out);
+        assert!(out.is_empty());
+    }
+}
