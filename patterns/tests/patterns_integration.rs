@@ -192,6 +192,32 @@ mod memory {
         assert_eq!(s.lines, 5_000);
     }
 
+    /// Every line a new template (random words): the worst case for the slow
+    /// path. Run with `--ignored` to see the rate; bounded by
+    /// `max_merge_candidates`.
+    #[test]
+    #[ignore]
+    fn never_repeating_lines_rate() {
+        let mut m = Miner::new(MinerConfig::default());
+        let mut x: u64 = 7;
+        let start = std::time::Instant::now();
+        let n = 100_000;
+        for i in 0..n {
+            let mut line = String::new();
+            for _ in 0..8 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let w = x % 26_000;
+                line.push_str(&format!("w{}{} ", (b'a' + (w % 26) as u8) as char, w / 26));
+            }
+            m.mine(&line, i);
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!("{:.0} lines/s, {:?}", n as f64 / secs, m.stats());
+        assert!(m.stats().templates <= MinerConfig::default().max_templates);
+    }
+
     #[test]
     fn a_lower_cap_on_load_evicts_and_counts() {
         let dir = tempfile::tempdir().unwrap();
