@@ -344,15 +344,20 @@ impl Line {
             let class = match self.toks.get(k) {
                 Some(t) if t.kind == Kind::Var => 1,
                 Some(t) if t.kind == Kind::Word && is_date_word(self.text_of(t)) => 2,
+                // Date separators: `01/May/2024`, `Sat, 03 Jun`, `3-Jun-2024`.
+                Some(t) if t.kind == Kind::Punct && matches!(self.text_of(t), "/" | "-" | ",") => 3,
                 _ => 0,
             };
             match class {
                 1 => has_var = true,
                 2 => has_date = true,
+                3 => {}
                 _ => {
                     if has_var && has_date {
                         for u in &mut self.toks[start..k] {
-                            u.kind = Kind::Var;
+                            if u.kind == Kind::Word {
+                                u.kind = Kind::Var;
+                            }
                         }
                         changed = true;
                     }
@@ -622,6 +627,37 @@ mod tests {
                 "syslog timestamp",
                 "at Fri Jun 17 07:07:00 2005",
                 "at <*>:<*>:<*>",
+            ),
+            (
+                "access log time",
+                "[01/May/2024:12:34:56 +0000] ok",
+                "[<*>/<*>/<*>:<*>:<*>:<*>] ok",
+            ),
+            (
+                "rfc 1123 date",
+                "Date: Sat, 03 Jun 2017 10:00:00 GMT",
+                "Date: <*>, <*>:<*>:<*> GMT",
+            ),
+            ("time with fraction", "[22:32:34.846] x", "[<*>:<*>:<*>] x"),
+            (
+                "month alone stays",
+                "see you in May or on Monday",
+                "see you in May or on Monday",
+            ),
+            (
+                "date words",
+                "SAT Sept 3, Thurs 5 December 2024",
+                "<*>, <*>",
+            ),
+            (
+                "colon chain too long",
+                "id 1:2:3:4:5:6 x",
+                "id <*>:<*>:<*>:<*>:<*>:<*> x",
+            ),
+            (
+                "ipv4 and port",
+                "peer 10.0.0.1:8080, ok",
+                "peer <*>:<*>, ok",
             ),
             (
                 "value list folds",
