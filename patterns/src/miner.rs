@@ -10,7 +10,7 @@ use crate::{
     lru::Lru,
     slab::Slab,
     structured::{self, Shape},
-    template::{TTok, TemplateId, TemplateInfo, render},
+    template::{TTok, TemplateId, TemplateInfo, dotted_glob, glob_matches, render},
     tokenize::{Kind, Limits, Line},
     tree::Tree,
 };
@@ -462,9 +462,39 @@ impl Miner {
             .collect();
         let mut general = base_toks.into_vec();
         for &p in &extra {
+            // Dotted names that share leading or trailing parts keep them:
+            // `com.apple.<*>`, `c.e.<*>.OrderService`.
+            let mut values: Vec<&str> = Vec::with_capacity(members.len() + 1);
+            if let Some(t) = self
+                .line
+                .toks
+                .get(p as usize)
+                .filter(|t| t.kind == Kind::Word)
+            {
+                values.push(self.line.text_of(t));
+            }
+            for &m in &members {
+                match self.clusters.get(m).and_then(|c| c.toks.get(p as usize)) {
+                    Some(t) if t.kind == Kind::Word => values.push(&t.text),
+                    _ => values.push(""),
+                }
+            }
+            let glob = if values.len() == members.len() + 1 {
+                dotted_glob(&values)
+            } else {
+                None
+            };
             if let Some(t) = general.get_mut(p as usize) {
-                t.kind = Kind::Var;
-                t.text = "".into();
+                match glob {
+                    Some(g) => {
+                        t.kind = Kind::Glob;
+                        t.text = g.into();
+                    }
+                    None => {
+                        t.kind = Kind::Var;
+                        t.text = "".into();
+                    }
+                }
             }
         }
         Some(self.replace(&members, general.into_boxed_slice(), time))
@@ -492,7 +522,7 @@ impl Miner {
                 let Some(t) = self.clusters.get(i).and_then(|c| c.toks.get(p)) else {
                     continue;
                 };
-                if t.kind == Kind::Var {
+                if matches!(t.kind, Kind::Var | Kind::Glob) {
                     var = true;
                     break;
                 }
@@ -617,7 +647,7 @@ impl Miner {
                 t
             }
         };
-        let consts = toks.iter().filter(|t| t.kind != Kind::Var).count() as u32;
+        let consts = constants(&toks);
         let seq = self.next_seq;
         self.next_seq += 1;
         let c = self.clusters.insert(Cluster {
@@ -668,6 +698,13 @@ impl Miner {
     }
 }
 
+/// Number of tokens that are template text (specificity).
+pub(crate) fn constants(toks: &[TTok]) -> u32 {
+    toks.iter()
+        .filter(|t| matches!(t.kind, Kind::Word | Kind::Punct))
+        .count() as u32
+}
+
 /// An upper-case identifier such as `RUNNING` or `CONTAINER_REMOTE_LAUNCH`.
 fn is_enum_constant(w: &str) -> bool {
     let b = w.as_bytes();
@@ -685,6 +722,7 @@ fn matches(line: &Line, toks: &[TTok]) -> bool {
             l.glue == t.glue
                 && match t.kind {
                     Kind::Var => l.kind != Kind::Punct,
+                    Kind::Glob => l.kind == Kind::Word && glob_matches(&t.text, line.text_of(l)),
                     _ => l.kind == t.kind && line.text_of(l) == &*t.text,
                 }
         })
@@ -708,6 +746,7 @@ fn compare(line: &Line, toks: &[TTok], threshold: f64, diffs: &mut Vec<u32>) -> 
             }
             (Kind::Punct, _) | (_, Kind::Punct) => return false,
             (_, Kind::Var) => {}
+            (Kind::Word, Kind::Glob) if glob_matches(&t.text, line.text_of(l)) => {}
             (lk, _) => {
                 if lk == Kind::Word && line.text_of(l) == &*t.text {
                     equal += 1;
@@ -729,6 +768,8 @@ fn is_instance(inst: &[TTok], base: &[TTok], extra: &[u32]) -> bool {
             i.glue == b.glue
                 && if b.kind == Kind::Var || extra.contains(&(p as u32)) {
                     i.kind != Kind::Punct
+                } else if b.kind == Kind::Glob && i.kind == Kind::Word {
+                    glob_matches(&b.text, &i.text)
                 } else {
                     i.kind == b.kind && i.text == b.text
                 }
@@ -779,6 +820,30 @@ mod tests {
         assert_eq!(got[3], "user <*> logged in");
         assert_eq!(m.stats().templates, 1);
         assert_eq!(m.stats().lineage, 3);
+    }
+
+    #[test]
+    fn dotted_names_generalise_to_their_shared_parts() {
+        let mut m = Miner::new(MinerConfig::default());
+        let got = mine_all(
+            &mut m,
+            &[
+                "com.apple.icloud.fmfd: job deferred",
+                "com.apple.xpc.launchd: job deferred",
+                "com.apple.CalendarAgent: job deferred",
+                "com.apple.photoanalysisd: job deferred",
+                "com.apple.x.y.z: job deferred",
+                "org.mozilla.firefox: job deferred",
+            ],
+        );
+        assert_eq!(got[3], "com.apple.<*>: job deferred");
+        assert_eq!(got[4], "com.apple.<*>: job deferred");
+        // A name outside the glob widens it to a plain variable at once.
+        assert_eq!(got[5], "<*>: job deferred");
+        assert_eq!(
+            m.resolve(&TemplateId::of(&got[0])),
+            Some(TemplateId::of(&got[5]))
+        );
     }
 
     #[test]

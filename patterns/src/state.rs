@@ -25,8 +25,9 @@
 //! `templates` are listed from least to most recently used and `lineage` from
 //! oldest to newest, so a loaded miner evicts, drops and decides exactly as
 //! the saved one would. A token is its kind — `w` word, `p` punctuation, `v`
-//! variable; upper case when glued to the previous token — followed by its
-//! text. Ids are checked against their text on load.
+//! variable, `g` dotted name with a variable middle (`com.apple.<*>`); upper
+//! case when glued to the previous token — followed by its text. Ids are
+//! checked against their text on load.
 
 use std::{
     fs,
@@ -96,6 +97,8 @@ fn encode_token(t: &TTok) -> String {
         (Kind::Punct, true) => 'P',
         (Kind::Var, false) => 'v',
         (Kind::Var, true) => 'V',
+        (Kind::Glob, false) => 'g',
+        (Kind::Glob, true) => 'G',
     };
     let mut s = String::with_capacity(1 + t.text.len());
     s.push(k);
@@ -114,9 +117,11 @@ fn decode_token(s: &str) -> Option<TTok> {
         'P' => (Kind::Punct, true),
         'v' => (Kind::Var, false),
         'V' => (Kind::Var, true),
+        'g' => (Kind::Glob, false),
+        'G' => (Kind::Glob, true),
         _ => return None,
     };
-    if (kind == Kind::Var) != text.is_empty() {
+    if (kind == Kind::Var) != text.is_empty() || (kind == Kind::Glob && !text.contains("<*>")) {
         return None;
     }
     Some(TTok {
@@ -269,7 +274,7 @@ impl Miner {
             return Err(invalid("two shapes share a seq".to_string()));
         }
         for (seq, template, toks) in shapes {
-            let consts = toks.iter().filter(|t| t.kind != Kind::Var).count() as u32;
+            let consts = crate::miner::constants(&toks);
             let c = m.clusters.insert(crate::miner::Cluster {
                 seq,
                 toks,

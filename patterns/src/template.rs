@@ -107,6 +107,64 @@ pub(crate) struct TTok {
     pub text: Box<str>,
 }
 
+/// Whether `word` fits `glob` (`prefix<*>suffix`, one wildcard standing for
+/// a non-empty middle).
+pub(crate) fn glob_matches(glob: &str, word: &str) -> bool {
+    match glob.split_once(WILDCARD) {
+        Some((prefix, suffix)) => {
+            word.len() > prefix.len() + suffix.len()
+                && word.starts_with(prefix)
+                && word.ends_with(suffix)
+        }
+        None => false,
+    }
+}
+
+/// The glob covering dotted names that share leading or trailing parts:
+/// `com.apple.icloud.fmfd` and `com.apple.xpc.launchd` give `com.apple.<*>`.
+/// `None` when a value is not a dotted name, holds a wildcard already, or
+/// nothing is shared.
+pub(crate) fn dotted_glob(values: &[&str]) -> Option<String> {
+    let first = values.first()?;
+    if values
+        .iter()
+        .any(|v| !v.contains('.') || v.contains(WILDCARD))
+    {
+        return None;
+    }
+    let parts: Vec<Vec<&str>> = values.iter().map(|v| v.split('.').collect()).collect();
+    let shortest = parts.iter().map(Vec::len).min()?;
+    let f: Vec<&str> = first.split('.').collect();
+    let mut pre = 0;
+    // Keep at least one part of the shortest value for the variable middle.
+    while pre + 1 < shortest && parts.iter().all(|p| p[pre] == f[pre] && !p[pre].is_empty()) {
+        pre += 1;
+    }
+    let mut suf = 0;
+    while pre + suf + 1 < shortest
+        && parts.iter().all(|p| {
+            p[p.len() - 1 - suf] == f[f.len() - 1 - suf] && !p[p.len() - 1 - suf].is_empty()
+        })
+    {
+        suf += 1;
+    }
+    // The variable middle must be non-empty in every value.
+    if (pre == 0 && suf == 0) || parts.iter().any(|p| p.len() <= pre + suf) {
+        return None;
+    }
+    let mut g = String::new();
+    for p in &f[..pre] {
+        g.push_str(p);
+        g.push('.');
+    }
+    g.push_str(WILDCARD);
+    for p in &f[f.len() - suf..] {
+        g.push('.');
+        g.push_str(p);
+    }
+    Some(g)
+}
+
 impl TTok {
     #[inline]
     pub(crate) fn text(&self) -> &str {
@@ -154,6 +212,35 @@ mod tests {
         assert!("xyz".parse::<TemplateId>().is_err());
         let json = serde_json::to_string(&id).unwrap();
         assert_eq!(serde_json::from_str::<TemplateId>(&json).unwrap(), id);
+    }
+
+    #[test]
+    fn dotted_globs_keep_shared_parts() {
+        let cases: &[(&[&str], Option<&str>)] = &[
+            (
+                &["com.apple.icloud.fmfd", "com.apple.xpc.launchd"],
+                Some("com.apple.<*>"),
+            ),
+            (
+                &["c.e.checkout.OrderService", "c.e.cart.OrderService"],
+                Some("c.e.<*>.OrderService"),
+            ),
+            (&["a.b", "a.b.c"], Some("a.<*>")),
+            (&["x.y", "z.w"], None),
+            (&["alice", "bob"], None),
+            (&["com.apple.<*>", "com.apple.x"], None),
+        ];
+        for (values, want) in cases {
+            assert_eq!(dotted_glob(values).as_deref(), *want, "{values:?}");
+        }
+        assert!(glob_matches("com.apple.<*>", "com.apple.xpc"));
+        assert!(!glob_matches("com.apple.<*>", "com.apple."));
+        assert!(!glob_matches("com.apple.<*>", "org.apache.x"));
+        assert!(glob_matches(
+            "c.e.<*>.OrderService",
+            "c.e.cart.OrderService"
+        ));
+        assert!(!glob_matches("plain", "plain"));
     }
 
     #[test]

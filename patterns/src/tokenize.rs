@@ -24,6 +24,10 @@ pub(crate) enum Kind {
     Var,
     /// A run of one delimiter character, e.g. `:` or `##`.
     Punct,
+    /// Only in templates: a dotted name with a variable middle, such as
+    /// `com.apple.<*>` or `c.e.<*>.OrderService`, matching any word with
+    /// that prefix and suffix.
+    Glob,
 }
 
 /// One token of a [`Line`]; its text is a span of the line's rendered text.

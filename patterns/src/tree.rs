@@ -78,7 +78,7 @@ impl Tree {
         b.shapes.push(handle);
         let mut node = &mut b.root;
         for t in toks.iter().take(depth) {
-            node = if t.kind == Kind::Var {
+            node = if matches!(t.kind, Kind::Var | Kind::Glob) {
                 node.wild.get_or_insert_with(Box::default)
             } else {
                 node.children.entry(t.text().into()).or_default()
@@ -113,7 +113,8 @@ impl Tree {
 fn remove_from(node: &mut Node, toks: &[TTok], depth: usize, handle: u32) -> bool {
     match toks.first() {
         Some(t) if depth > 0 => {
-            let emptied = if t.kind == Kind::Var {
+            let wild = matches!(t.kind, Kind::Var | Kind::Glob);
+            let emptied = if wild {
                 match node.wild.as_mut() {
                     Some(w) => remove_from(w, &toks[1..], depth - 1, handle),
                     None => false,
@@ -125,7 +126,7 @@ fn remove_from(node: &mut Node, toks: &[TTok], depth: usize, handle: u32) -> boo
                 }
             };
             if emptied {
-                if t.kind == Kind::Var {
+                if wild {
                     node.wild = None;
                 } else {
                     node.children.remove(t.text());

@@ -397,6 +397,10 @@ mod properties {
             "0x1f",
             "/var/log/a",
             "\"q\"",
+            "com.a.x",
+            "com.a.y",
+            "com.a.z.w",
+            "org.b",
         ]);
         prop::collection::vec(word, 0..8).prop_map(|w| w.join(" "))
     }
