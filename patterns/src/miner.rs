@@ -300,6 +300,28 @@ impl Miner {
         live.chain(retired)
     }
 
+    /// What the miner knows about template `id`, live or retired.
+    pub fn template(&self, id: &TemplateId) -> Option<TemplateInfo> {
+        if let Some(t) = self.by_id.get(id).and_then(|&t| self.templates.get(t)) {
+            return Some(TemplateInfo {
+                id: t.id,
+                template: t.text.clone(),
+                first_seen: t.first_seen,
+                last_seen: t.last_seen,
+                count: t.count,
+                parent_id: None,
+            });
+        }
+        self.retired.get(id).map(|r| TemplateInfo {
+            id: *id,
+            template: r.text.clone(),
+            first_seen: r.first_seen,
+            last_seen: r.last_seen,
+            count: r.count,
+            parent_id: Some(r.parent),
+        })
+    }
+
     /// The current template for `id`: itself when live, else the end of its
     /// lineage. `None` when the id is unknown or its line of descent was
     /// evicted or dropped.
@@ -785,6 +807,25 @@ mod tests {
             .iter()
             .map(|l| m.mine(l, 0).template.to_string())
             .collect()
+    }
+
+    #[test]
+    fn miner_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Miner>();
+        check::<crate::RuleSet>();
+    }
+
+    #[test]
+    fn template_lookup_covers_live_and_retired() {
+        let mut m = Miner::new(MinerConfig::default());
+        let a = m.mine("Failed none for invalid user admin from 1.2.3.4", 5);
+        let b = m.mine("Failed none for invalid user 0 from 1.2.3.4", 6);
+        let old = m.template(&a.template_id).unwrap();
+        assert_eq!(old.parent_id, Some(b.template_id));
+        let new = m.template(&b.template_id).unwrap();
+        assert_eq!((new.count, new.first_seen, new.last_seen), (2, 5, 6));
+        assert!(m.template(&TemplateId::of("nothing")).is_none());
     }
 
     #[test]
