@@ -2,18 +2,24 @@
 //!
 //! Two layers, both cheap enough for the ingest hot path:
 //!
-//! 1. Shapes that span punctuation — URLs, paths, IPv6 and MAC addresses,
-//!    e-mail addresses, host names, UUIDs, ISO-8601 timestamps — are found by
-//!    one anchored, multi-pattern DFA (`regex-automata`), run at the start of a
-//!    token, and only for words that contain a digit or one of `. @ : \`
-//!    (plain words never pay for it). The longest match that ends on a token
+//! 1. Shapes that span punctuation — URLs (the scheme is kept:
+//!    `https://<*>`), paths, IPv6 and MAC addresses, e-mail addresses, host
+//!    names with a known top-level domain, UUIDs, ISO-8601 timestamps — are
+//!    found by one anchored, multi-pattern DFA (`regex-automata`), run at the
+//!    start of a token. Plain words never pay for it: it runs only for words
+//!    with a digit or one of `. @ : \ / ~`, only where a shape could start
+//!    (a connector `: @ . - \` follows, or a path begins), and not for plain
+//!    numbers, IPv4 addresses, hex ids or `12:34:56` times, which the piece
+//!    rules mask the same way. The longest match that ends on a token
 //!    boundary wins.
 //! 2. What is left is split at punctuation into pieces; a piece is a variable
 //!    when it holds a digit (numbers, hex, durations such as `150ms` or
 //!    `2.5s`, ids such as `blk_-1608` or `container_1445_0020`), is a boolean or
 //!    `null`, is a long all-hex-letter word, or is longer than the configured
-//!    token limit. Inside a dotted piece only the parts with digits are masked,
-//!    so `core.2275` reads `core.<*>` and `1.4.1` reads `<*>`.
+//!    token limit — except names like `ssh2`, `eth0` or `IPv6` (letters and one
+//!    or two digits), which stay template text. Inside a dotted piece only the
+//!    parts with digits are masked, so `core.2275` reads `core.<*>` and `1.4.1`
+//!    reads `<*>`; a piece that starts with a value is a value (`002.xml`).
 
 use std::sync::LazyLock;
 

@@ -5,13 +5,17 @@
 //! from it by whitespace (runs of whitespace count as one space). Rendering the
 //! sequence gives the line's masked text, e.g.
 //! `Received block <*> of size <*> from <*>`: the key of the miner's cache and,
-//! when the line starts a template, its text.
+//! when the line starts a template, its text. Delimiters (`, ; : = | " ' [ ]
+//! ( ) { } # /`) are tokens of their own, so `uid=0` and `[1.2.3.4]` mask to
+//! `uid=<*>` and `[<*>]`.
 //!
-//! After tokenizing, two rules tidy the sequence: month and weekday names next
-//! to a masked number are part of a timestamp and become `<*>`
-//! (`at Fri Jun 17 07:07:00 2005` → `at <*>:<*>:<*>`), and consecutive
-//! variables fold into one, so value lists of any length (`REPORT : 7007 5002
-//! 150089`) share a template.
+//! Rules that tidy the sequence: consecutive variables fold into one, so value
+//! lists of any length (`REPORT : 7007 5002 150089`) share a template; month
+//! and weekday names next to masked numbers are part of a timestamp
+//! (`at Fri Jun 17 07:07:00 2005` → `at <*>:<*>:<*>`); a size unit after a
+//! number is part of the value (`5.2 KB` → `<*>`); the key of `key=value`
+//! stays even with digits (`r24=<*>`); and a free-standing empty pair
+//! (`()`, `""`) is an empty value (`(<*>)`).
 
 use crate::mask::{MASKER, Masker, PieceMask, VarClass, is_delim, is_ws, mask_piece, piece_end};
 
