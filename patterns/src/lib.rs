@@ -21,6 +21,18 @@
 //!
 //! The crate does no I/O except reading and writing its state file.
 //!
+//! # At ingest
+//!
+//! Keep one [`Miner`] per process behind a mutex and call [`Miner::mine`] for
+//! each log body (`mine_bytes` when the body may not be UTF-8); store the
+//! returned id and text with the record. Load the state with [`Miner::load`]
+//! at start (fall back to [`Miner::new`] when there is none) and
+//! [`Miner::save`] it periodically and at shutdown; ids do not depend on it
+//! (they are hashes of the text), but lineage and learned templates do.
+//! [`Miner::templates`] is the `templates` table; a stored id that is no
+//! longer current maps to its replacement with [`Miner::resolve`]. The first
+//! miner of a process compiles the masking DFA (tens of milliseconds, once).
+//!
 //! # Example
 //!
 //! ```
