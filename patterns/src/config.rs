@@ -53,6 +53,11 @@ pub struct MinerConfig {
     /// Recognise JSON object bodies and logfmt bodies and mine them on keys
     /// and value shapes. Default: true.
     pub structured: bool,
+    /// Mine a multi-line body (a stack trace, a message with details) on its
+    /// first non-empty line, followed by one `<*>` standing for the rest, so
+    /// an exception is one template however deep its trace. JSON objects are
+    /// always read whole. Default: true.
+    pub first_line_only: bool,
 }
 
 impl Default for MinerConfig {
@@ -69,6 +74,7 @@ impl Default for MinerConfig {
             max_merge_candidates: 1024,
             cache_capacity: 65_536,
             structured: true,
+            first_line_only: true,
         }
     }
 }

@@ -55,6 +55,8 @@ pub struct MinerStats {
     pub json_lines: u64,
     /// Lines read as logfmt.
     pub logfmt_lines: u64,
+    /// Multi-line bodies mined on their first line.
+    pub multiline_lines: u64,
     /// Lines answered from the cache of masked lines.
     pub cache_hits: u64,
 }
@@ -207,10 +209,18 @@ impl Miner {
             body
         };
         self.line.reset(self.limits);
+        let (body, more) = match self.config.first_line_only {
+            true => first_line(body),
+            false => (body, false),
+        };
         match structured::push_body(&mut self.line, body, self.config.structured) {
             Shape::Json => self.stats.json_lines += 1,
             Shape::Logfmt => self.stats.logfmt_lines += 1,
             Shape::Text => {}
+        }
+        if more {
+            self.stats.multiline_lines += 1;
+            self.line.push(Kind::Var, false, "");
         }
         if cut {
             self.line.truncated = true;
@@ -720,6 +730,29 @@ impl Miner {
     }
 }
 
+/// The first non-empty line of a multi-line body, and whether non-blank lines
+/// follow. A JSON object is returned whole.
+fn first_line(body: &str) -> (&str, bool) {
+    let Some(nl) = body.find('\n') else {
+        return (body, false);
+    };
+    let t = body.trim_ascii_start();
+    if t.starts_with('{') {
+        return (body, false);
+    }
+    if body[..nl].trim_ascii().is_empty() {
+        // Leading blank lines: start at the first non-blank one.
+        let start = body.len() - t.len();
+        let line_start = body[..start].rfind('\n').map_or(0, |p| p + 1);
+        let rest = &body[line_start..];
+        return match rest.find('\n') {
+            Some(k) => (&rest[..k], !rest[k..].trim_ascii().is_empty()),
+            None => (rest, false),
+        };
+    }
+    (&body[..nl], !body[nl..].trim_ascii().is_empty())
+}
+
 /// Number of tokens that are template text (specificity).
 pub(crate) fn constants(toks: &[TTok]) -> u32 {
     toks.iter()
@@ -807,6 +840,41 @@ mod tests {
             .iter()
             .map(|l| m.mine(l, 0).template.to_string())
             .collect()
+    }
+
+    #[test]
+    fn multi_line_bodies_are_mined_on_their_first_line() {
+        let mut m = Miner::new(MinerConfig::default());
+        let trace = |depth: usize| {
+            let mut s = String::from("java.lang.IllegalStateException: pool exhausted after 30s\n");
+            for i in 0..depth {
+                s.push_str(&format!(
+                    "\tat com.example.Pool.get(Pool.java:{})\n",
+                    100 + i
+                ));
+            }
+            s
+        };
+        let a = m.mine(&trace(3), 1);
+        let b = m.mine(&trace(40), 2);
+        assert_eq!(a.template_id, b.template_id);
+        assert_eq!(
+            &*a.template,
+            "java.lang.IllegalStateException: pool exhausted after <*>"
+        );
+        let c = m.mine("\n\n  first real line 1\n", 3);
+        assert_eq!(&*c.template, "first real line <*>");
+        let pretty = m.mine("{\n  \"msg\": \"hi\",\n  \"n\": 1\n}", 4);
+        assert_eq!(&*pretty.template, r#"{"msg":"hi","n":<*>}"#);
+        assert_eq!(m.stats().multiline_lines, 2);
+        let mut whole = Miner::new(MinerConfig {
+            first_line_only: false,
+            ..MinerConfig::default()
+        });
+        assert_ne!(
+            whole.mine(&trace(3), 1).template_id,
+            whole.mine(&trace(4), 2).template_id
+        );
     }
 
     #[test]
