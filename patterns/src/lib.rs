@@ -25,8 +25,8 @@
 //!
 //! Keep one [`Miner`] per process behind a mutex and call [`Miner::mine`] for
 //! each log body (`mine_bytes` when the body may not be UTF-8); store the
-//! returned id and text with the record. Load the state with [`Miner::load`]
-//! at start (fall back to [`Miner::new`] when there is none) and
+//! returned id and text with the record. Load the state with
+//! [`Miner::load_or_new`] at start and
 //! [`Miner::save`] it periodically and at shutdown; ids do not depend on it
 //! (they are hashes of the text), but lineage and learned templates do.
 //! [`Miner::templates`] is the `templates` table; a stored id that is no

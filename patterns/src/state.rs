@@ -321,6 +321,22 @@ impl Miner {
     }
 }
 
+impl Miner {
+    /// [`Miner::load`] when `path` exists, a new miner when it does not (the
+    /// first start); a file that exists but cannot be read or decoded is an
+    /// error, not a silent fresh start.
+    pub fn load_or_new(path: &Path, config: MinerConfig) -> Result<Miner> {
+        match fs::metadata(path) {
+            Ok(_) => Miner::load(path, config),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Miner::new(config)),
+            Err(source) => Err(Error::LoadState {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+}
+
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),

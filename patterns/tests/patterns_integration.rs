@@ -75,6 +75,8 @@ mod stability {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("miner.json");
         assert!(Miner::load(&path, MinerConfig::default()).is_err());
+        let fresh = Miner::load_or_new(&path, MinerConfig::default()).unwrap();
+        assert_eq!(fresh.stats().templates, 0);
         let mut m = Miner::new(MinerConfig::default());
         mine_all(&mut m, FIXTURE);
         m.save(&path).unwrap();
@@ -85,6 +87,7 @@ mod stability {
         assert!(err.to_string().contains("invalid"), "{err}");
         std::fs::write(&path, "{not json").unwrap();
         assert!(Miner::load(&path, MinerConfig::default()).is_err());
+        assert!(Miner::load_or_new(&path, MinerConfig::default()).is_err());
     }
 }
 
