@@ -439,6 +439,31 @@ mod properties {
             prop_assert_eq!(sa, sb);
         }
 
+        /// Any text, however odd, mines without panicking and yields the
+        /// hash of a template that renders no longer than the limits allow.
+        #[test]
+        fn arbitrary_text_never_panics(
+            lines in prop::collection::vec(
+                prop_oneof![
+                    any::<String>(),
+                    "[ -~]{0,80}",
+                    "\\{[\"a-z:,0-9 \\[\\]{}]{0,60}\\}",
+                    "([a-z]{1,5}=(\"[^\"]{0,10}\"|[a-z0-9.:/]{0,8}) ){0,6}",
+                    "[0-9a-fA-F:.\\-/@ ]{0,40}",
+                ],
+                1..40,
+            )
+        ) {
+            let mut m = Miner::new(MinerConfig { max_templates: 8, ..MinerConfig::default() });
+            for (i, l) in lines.iter().enumerate() {
+                let got = m.mine(l, i as u64);
+                prop_assert_eq!(got.template_id, grayscope_patterns::TemplateId::of(&got.template));
+                let got = m.mine_bytes(l.as_bytes(), i as u64);
+                prop_assert!(got.template.len() <= l.len() * 3 + 8);
+            }
+            prop_assert!(m.stats().templates <= 8);
+        }
+
         /// Every id handed out resolves (or was evicted) and every template's
         /// id is its text's hash.
         #[test]
