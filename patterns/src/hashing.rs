@@ -20,6 +20,45 @@ pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
     h
 }
 
+/// Folded 64×64→128-bit multiply (the wyhash mixing step).
+#[inline]
+fn mum(a: u64, b: u64) -> u64 {
+    let r = u128::from(a) * u128::from(b);
+    (r as u64) ^ ((r >> 64) as u64)
+}
+
+const LANE1: u64 = 0xa076_1d64_78bd_642f;
+const LANE2: u64 = 0xe703_7ed1_a0b4_28db;
+const FINAL1: u64 = 0x8ebc_6af0_9c88_c6e3;
+const FINAL2: u64 = 0x5899_65cc_7537_4cc3;
+
+/// A 128-bit fingerprint of `bytes` (two wyhash-style lanes), used as the key
+/// of the miner's cache of masked lines instead of the text itself: no key
+/// to allocate or compare, and a collision chance (about n²/2¹²⁹) far below
+/// that of the 64-bit template ids themselves.
+#[inline]
+pub(crate) fn fingerprint(bytes: &[u8]) -> u128 {
+    let (mut a, mut b) = (LANE1, LANE2);
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let w = u64::from_le_bytes(w);
+        a = mum(a ^ w, LANE2);
+        b = mum(b ^ w.rotate_left(32), LANE1);
+    }
+    let rest = chunks.remainder();
+    let mut w = [0u8; 8];
+    w[..rest.len()].copy_from_slice(rest);
+    let w = u64::from_le_bytes(w) ^ ((bytes.len() as u64) << 3);
+    a = mum(mum(a ^ w, FINAL1), FINAL2 ^ bytes.len() as u64);
+    b = mum(
+        mum(b ^ w.rotate_left(32), FINAL2),
+        FINAL1 ^ bytes.len() as u64,
+    );
+    (u128::from(a) << 64) | u128::from(b)
+}
+
 /// A word-at-a-time multiplicative hasher (the `FxHash` scheme) for maps keyed
 /// by masked lines and tokens. Not for anything persisted.
 #[derive(Default, Clone, Copy)]
@@ -64,6 +103,12 @@ impl Hasher for FastHasher {
     }
 
     #[inline]
+    fn write_u128(&mut self, i: u128) {
+        // Map keys of this width are fingerprints, random already.
+        self.add((i as u64) ^ ((i >> 64) as u64));
+    }
+
+    #[inline]
     fn write_u64(&mut self, i: u64) {
         self.add(i);
     }
@@ -85,6 +130,29 @@ pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefau
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprints_tell_near_identical_lines_apart() {
+        let mut seen = std::collections::HashSet::new();
+        let base = "Failed password for <*> from <*> port <*> ssh2";
+        for i in 0..base.len() {
+            for c in [b'x', b' ', b'0'] {
+                let mut v = base.as_bytes().to_vec();
+                v[i] = c;
+                seen.insert((fingerprint(&v), v));
+            }
+            seen.insert((
+                fingerprint(&base.as_bytes()[..i]),
+                base.as_bytes()[..i].to_vec(),
+            ));
+        }
+        let distinct_inputs: std::collections::HashSet<_> =
+            seen.iter().map(|(_, v)| v.clone()).collect();
+        let distinct_prints: std::collections::HashSet<_> = seen.iter().map(|(f, _)| *f).collect();
+        assert_eq!(distinct_inputs.len(), distinct_prints.len());
+        assert_eq!(fingerprint(b"abc"), fingerprint(b"abc"));
+        assert_ne!(fingerprint(b""), fingerprint(b"\0"));
+    }
 
     #[test]
     fn fnv1a64_matches_the_published_vectors() {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     config::MinerConfig,
-    hashing::FastMap,
+    hashing::{FastMap, fingerprint},
     lru::Lru,
     slab::Slab,
     structured::{self, Shape},
@@ -137,7 +137,8 @@ pub struct Miner {
     pub(crate) retired_order: VecDeque<(TemplateId, u64)>,
     pub(crate) lru: Lru,
     pub(crate) tree: Tree,
-    cache: FastMap<Box<str>, CacheEntry>,
+    /// Masked line fingerprint → shape.
+    cache: FastMap<u128, CacheEntry>,
     pub(crate) next_seq: u64,
     pub(crate) next_retired_seq: u64,
     pub(crate) stats: MinerStats,
@@ -233,9 +234,10 @@ impl Miner {
             self.stats.empty_lines += 1;
         }
         let n = self.line.toks.len();
+        let key = fingerprint(self.line.text.as_bytes());
         let cached = self
             .cache
-            .get(self.line.text.as_str())
+            .get(&key)
             .filter(|e| e.len as usize == n && e.epoch == self.tree.epoch(n))
             .map(|e| e.cluster);
         let cluster = match cached {
@@ -257,7 +259,7 @@ impl Miner {
                         len: n as u32,
                         epoch: self.tree.epoch(n),
                     };
-                    self.cache.insert(self.line.text.as_str().into(), entry);
+                    self.cache.insert(key, entry);
                 }
                 c
             }
