@@ -47,8 +47,10 @@ pub struct MinerConfig {
     /// the newest templates of its token count, bounding the work a stream
     /// of never-repeating lines can cause. Default: 1 024.
     pub max_merge_candidates: usize,
-    /// Entries in the cache from a line's masked text to its template
-    /// (it only saves work; results are the same without it). Default: 65 536.
+    /// Entries in the cache from a line's masked text (by a 128-bit
+    /// fingerprint, 32 bytes an entry) to its template; it only saves work,
+    /// results are the same without it. When full it is cleared. Default:
+    /// 65 536.
     pub cache_capacity: usize,
     /// Recognise JSON object bodies and logfmt bodies and mine them on keys
     /// and value shapes. Default: true.
