@@ -69,5 +69,5 @@ mod tree;
 pub use config::MinerConfig;
 pub use error::{Error, Result};
 pub use miner::{Mined, Miner, MinerStats};
-pub use rules::RuleSet;
+pub use rules::{RuleHits, RuleSet};
 pub use template::{ParseTemplateIdError, TemplateId, TemplateInfo};

@@ -87,16 +87,56 @@ impl RuleSet {
     }
 
     /// Indices of all rules that match somewhere in `line`, in rule order,
-    /// written to `out` (cleared first): the allocation-free form of
-    /// [`RuleSet::matches`].
+    /// written to `out` (cleared first).
     pub fn matching_indices(&self, line: &str, out: &mut Vec<usize>) {
+        let mut hits = self.hits();
+        self.scan(line, &mut hits);
         out.clear();
-        let Some(re) = &self.re else {
-            return;
-        };
-        let mut set = PatternSet::new(re.pattern_len());
-        re.which_overlapping_matches(&Input::new(line), &mut set);
-        out.extend(set.iter().map(|p| p.as_usize()));
+        out.extend(hits.indices());
+    }
+
+    /// A reusable result buffer for [`RuleSet::scan`].
+    pub fn hits(&self) -> RuleHits {
+        RuleHits {
+            set: PatternSet::new(self.re.as_ref().map_or(0, |r| r.pattern_len())),
+        }
+    }
+
+    /// Scans `line` once and records every matching rule in `hits`
+    /// (cleared first): the allocation-free form of [`RuleSet::matches`]
+    /// for the ingest hot path.
+    pub fn scan(&self, line: &str, hits: &mut RuleHits) {
+        hits.set.clear();
+        if let Some(re) = &self.re
+            && hits.set.capacity() == re.pattern_len()
+        {
+            re.which_overlapping_matches(&Input::new(line), &mut hits.set);
+        }
+    }
+
+    /// The names of the rules recorded in `hits`, in rule order.
+    pub fn names_of<'a>(&'a self, hits: &'a RuleHits) -> impl Iterator<Item = &'a str> + 'a {
+        hits.indices()
+            .filter_map(|i| self.names.get(i).map(String::as_str))
+    }
+}
+
+/// Which rules matched a line; made by [`RuleSet::hits`], filled by
+/// [`RuleSet::scan`].
+#[derive(Clone, Debug)]
+pub struct RuleHits {
+    set: PatternSet,
+}
+
+impl RuleHits {
+    /// Indices of the matching rules, ascending.
+    pub fn indices(&self) -> impl Iterator<Item = usize> + '_ {
+        self.set.iter().map(|p| p.as_usize())
+    }
+
+    /// Whether no rule matched.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
     }
 }
 
@@ -138,8 +178,16 @@ mod tests {
                 &["redis_timeout", "oom", "timeout", "redis"],
             ),
         ];
+        let mut hits = set.hits();
         for (line, want) in table {
             assert_eq!(set.matches(line), *want, "line {line:?}");
+            set.scan(line, &mut hits);
+            assert_eq!(
+                set.names_of(&hits).collect::<Vec<_>>(),
+                *want,
+                "line {line:?}"
+            );
+            assert_eq!(hits.is_empty(), want.is_empty());
         }
     }
 
