@@ -5,8 +5,10 @@
 //! server refused), 2 bad usage or configuration.
 
 mod check_config;
+mod reload;
 mod serve;
 mod sql_client;
+mod trace_id;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +38,8 @@ enum Command {
         /// The file to check.
         file: PathBuf,
     },
+    /// Make or explain trace ids carrying a gray flag.
+    TraceId(trace_id::TraceIdArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,12 +49,15 @@ fn main() -> ExitCode {
         Command::Serve { config } => serve::main(config.as_deref()),
         Command::Sql(args) => sql_client::main(args),
         Command::CheckConfig { file } => check_config::main(&file),
+        Command::TraceId(args) => trace_id::main(args),
     };
     match outcome {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
-            if error.downcast_ref::<grayscope_core::Error>().is_some() {
+            if error.downcast_ref::<grayscope_core::Error>().is_some()
+                || error.downcast_ref::<trace_id::UsageError>().is_some()
+            {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)

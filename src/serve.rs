@@ -3,18 +3,21 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
 use axum::routing::get;
 use grayscope_core::Config;
-use grayscope_ingest::{Labeler, Pipeline, otlp_grpc, otlp_http};
+use grayscope_ingest::{Labeler, Labeling, Pipeline, otlp_grpc, otlp_http};
 use grayscope_queries::{QueryEngine, sql_http};
 use grayscope_store::Store;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+use crate::reload::Reloader;
 
 /// How long running requests get to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -30,7 +33,7 @@ pub fn main(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
         .thread_name("grayscope")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(config))?;
+    runtime.block_on(run(config, config_path))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -40,9 +43,15 @@ async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen for {what} on {addr}"))
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config, config_path: Option<&Path>) -> anyhow::Result<()> {
     let store = Store::in_memory();
-    let pipeline = Pipeline::new(store.clone(), Labeler::new());
+    let labeling = Labeling::new(Labeler::from_config(&config), &config.trace_join);
+    let reloader = Arc::new(Reloader::new(
+        config_path.map(Path::to_owned),
+        labeling.clone(),
+        config.clone(),
+    ));
+    let pipeline = Pipeline::new(store.clone(), labeling);
     let engine = QueryEngine::new(store.clone()).context("cannot set up the SQL engine")?;
 
     let grpc = bind("OTLP/gRPC", config.otlp.grpc_addr).await?;
@@ -91,7 +100,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
     let api_router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .merge(sql_http::router(engine, config.api.max_sql_size.as_usize()));
+        .merge(sql_http::router(engine, config.api.max_sql_size.as_usize()))
+        .merge(reloader.clone().routes());
+    tasks.spawn(reloader.watch_sighup(shutdown.clone()));
     let stop = shutdown.clone();
     tasks.spawn(async move {
         axum::serve(api, api_router)

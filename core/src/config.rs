@@ -8,19 +8,23 @@
 
 mod api;
 mod byte_size;
+mod cohorts;
 mod duration;
 mod otlp;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 pub use api::ApiConfig;
 pub use byte_size::ByteSize;
+pub use cohorts::{CohortConfig, TraceJoinConfig};
 pub use duration::ConfigDuration;
 pub use otlp::OtlpConfig;
 
 use crate::error::{Error, Result};
+use crate::gray_flag::GrayFlag;
 
 /// The whole configuration of a grayscope server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +36,18 @@ pub struct Config {
     pub otlp: OtlpConfig,
     /// The HTTP API: SQL over HTTP, and later rollouts and `/metrics`.
     pub api: ApiConfig,
+    /// `[[cohorts]]`: the cohort routing rules, in order; the first rule
+    /// that matches a record names its cohort (after the trace id's gray
+    /// flag, before `baseline`). Default: none.
+    pub cohorts: Vec<CohortConfig>,
+    /// `[gray_flags]`: cohorts named by trace-id flags other than the
+    /// built-in `0x0001` staging and `0x0002` canary, e.g.
+    /// `"0x0003" = "gray-b"`. The built-in values cannot be remapped.
+    /// Default: none.
+    pub gray_flags: BTreeMap<GrayFlag, String>,
+    /// `[trace_join]`: how log records and exemplars take their trace's
+    /// cohort.
+    pub trace_join: TraceJoinConfig,
 }
 
 impl Default for Config {
@@ -40,6 +56,9 @@ impl Default for Config {
             data_dir: PathBuf::from("./grayscope-data"),
             otlp: OtlpConfig::default(),
             api: ApiConfig::default(),
+            cohorts: Vec::new(),
+            gray_flags: BTreeMap::new(),
+            trace_join: TraceJoinConfig::default(),
         }
     }
 }
@@ -71,6 +90,8 @@ impl Config {
         }
         self.otlp.validate()?;
         self.api.validate()?;
+        cohorts::validate(&self.cohorts, &self.gray_flags)?;
+        self.trace_join.validate()?;
         Ok(())
     }
 }

@@ -15,10 +15,20 @@ mod resource;
 mod spans;
 
 use arrow::record_batch::RecordBatch;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
+pub(crate) use attributes::value_text;
 pub use logs::convert_logs;
 pub use metrics::convert_metrics;
 pub use spans::convert_spans;
+
+use crate::decode::{Encoding, decode};
+use crate::error::{Error, Result};
+use crate::join::Sighting;
+use crate::label::{Labeler, Labels};
+use crate::signal::Signal;
 
 /// At most this many rejection reasons are reported per request.
 const MAX_REASONS: usize = 5;
@@ -32,6 +42,9 @@ pub struct Converted {
     pub rejected: i64,
     /// Why, for the first few rejected records.
     pub reasons: Vec<String>,
+    /// What the spans said about their traces, for the trace join once the
+    /// batch is stored.
+    pub(crate) sightings: Vec<Sighting>,
 }
 
 impl Converted {
@@ -66,6 +79,7 @@ impl Rejections {
             batch,
             rejected: self.count,
             reasons: self.reasons,
+            sightings: Vec::new(),
         }
     }
 }
@@ -74,4 +88,52 @@ impl Rejections {
 /// exceeds `i64` only past the year 2262; such times are clamped.
 pub(crate) fn nanos(unix_nano: u64) -> i64 {
     i64::try_from(unix_nano).unwrap_or(i64::MAX)
+}
+
+/// A decoded export request of any signal.
+#[derive(Debug)]
+pub(crate) enum DecodedRequest {
+    /// Spans.
+    Traces(ExportTraceServiceRequest),
+    /// Log records.
+    Logs(ExportLogsServiceRequest),
+    /// Metric data points.
+    Metrics(ExportMetricsServiceRequest),
+}
+
+impl DecodedRequest {
+    /// Decodes a request body; the whole request is rejected when it does
+    /// not decode.
+    pub(crate) fn decode(signal: Signal, encoding: Encoding, body: &[u8]) -> Result<Self> {
+        let decode_error = |source| Error::Decode {
+            signal,
+            encoding,
+            source,
+        };
+        Ok(match signal {
+            Signal::Traces => DecodedRequest::Traces(decode(encoding, body).map_err(decode_error)?),
+            Signal::Logs => DecodedRequest::Logs(decode(encoding, body).map_err(decode_error)?),
+            Signal::Metrics => {
+                DecodedRequest::Metrics(decode(encoding, body).map_err(decode_error)?)
+            }
+        })
+    }
+
+    /// Converts the request into its table's batch, with its records'
+    /// labels.
+    pub(crate) fn convert(&self, labeler: &Labeler, labels: &Labels) -> Result<Converted> {
+        let (signal, converted) = match self {
+            DecodedRequest::Traces(request) => {
+                (Signal::Traces, convert_spans(request, labeler, labels))
+            }
+            DecodedRequest::Logs(request) => (Signal::Logs, convert_logs(request, labeler, labels)),
+            DecodedRequest::Metrics(request) => {
+                (Signal::Metrics, convert_metrics(request, labeler, labels))
+            }
+        };
+        let mut converted =
+            converted.map_err(|e| Error::Internal(format!("building the {signal} batch: {e}")))?;
+        converted.sightings = labels.sightings.clone();
+        Ok(converted)
+    }
 }

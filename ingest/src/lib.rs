@@ -11,7 +11,10 @@
 //!   both hand the raw body to the same [`Pipeline`].
 //! - [`convert`] turns a decoded request into a batch in the table's schema
 //!   (`grayscope_core::schema`), rejecting malformed records one by one.
-//! - [`Labeler`] decides each record's cohort.
+//! - [`Labeler`] decides each record's cohort (gray flag, then the
+//!   `[[cohorts]]` rules, then `baseline`); [`Labeling`] holds the one in
+//!   use, swaps it on reload, and joins log records and exemplars to their
+//!   trace's cohort.
 //!
 //! The whole request is rejected (nothing stored) when it does not decode;
 //! individual records are rejected (the rest stored) when they are
@@ -21,7 +24,8 @@
 pub mod convert;
 mod decode;
 mod error;
-mod label;
+mod join;
+pub mod label;
 pub mod otlp_grpc;
 pub mod otlp_http;
 mod pipeline;
@@ -30,7 +34,8 @@ mod signal;
 
 pub use decode::Encoding;
 pub use error::{Error, Result};
-pub use label::Labeler;
+pub use join::JoinStats;
+pub use label::{Labeler, Labeling};
 pub use pipeline::{ExportOutcome, Pipeline, decode_and_convert};
 pub use response::RpcStatus;
 pub use signal::Signal;

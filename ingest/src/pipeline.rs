@@ -1,18 +1,13 @@
 //! The one code path every export takes after the transport: decode,
 //! convert and label, store, answer.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use grayscope_store::Store;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
-use crate::convert::{Converted, convert_logs, convert_metrics, convert_spans};
-use crate::decode::{Encoding, decode};
+use crate::convert::{Converted, DecodedRequest};
+use crate::decode::Encoding;
 use crate::error::{Error, Result};
-use crate::label::Labeler;
+use crate::label::{Labeler, Labeling, Labels};
 use crate::signal::Signal;
 
 /// What became of an export request that was accepted.
@@ -27,36 +22,19 @@ pub struct ExportOutcome {
     pub error_message: String,
 }
 
-/// Decodes a request body and converts it into a labelled batch. This is
-/// CPU work with no I/O; [`Pipeline::export`] runs it off the async runtime.
+/// Decodes a request body and converts it into a labelled batch, without
+/// joining traces (a log record that would take its trace's cohort is
+/// `baseline` here). This is CPU work with no I/O; [`Pipeline::export`] does
+/// the same off the async runtime, joining traces.
 pub fn decode_and_convert(
     signal: Signal,
     encoding: Encoding,
     body: &[u8],
     labeler: &Labeler,
 ) -> Result<Converted> {
-    let decode_error = |source| Error::Decode {
-        signal,
-        encoding,
-        source,
-    };
-    let converted = match signal {
-        Signal::Traces => {
-            let request: ExportTraceServiceRequest =
-                decode(encoding, body).map_err(decode_error)?;
-            convert_spans(&request, labeler)
-        }
-        Signal::Logs => {
-            let request: ExportLogsServiceRequest = decode(encoding, body).map_err(decode_error)?;
-            convert_logs(&request, labeler)
-        }
-        Signal::Metrics => {
-            let request: ExportMetricsServiceRequest =
-                decode(encoding, body).map_err(decode_error)?;
-            convert_metrics(&request, labeler)
-        }
-    };
-    converted.map_err(|e| Error::Internal(format!("building the {signal} batch: {e}")))
+    let request = DecodedRequest::decode(signal, encoding, body)?;
+    let labels = Labels::of(&request, labeler);
+    request.convert(labeler, &labels)
 }
 
 /// Turns export requests into stored rows. Cheap to clone; every receiver
@@ -64,15 +42,17 @@ pub fn decode_and_convert(
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     store: Store,
-    labeler: Arc<Labeler>,
+    labeling: Labeling,
 }
 
 impl Pipeline {
-    /// A pipeline writing into `store`.
-    pub fn new(store: Store, labeler: Labeler) -> Pipeline {
+    /// A pipeline writing into `store`, labelling with `labeling` (a
+    /// [`Labeler`] alone labels without reloads and with the default trace
+    /// join).
+    pub fn new(store: Store, labeling: impl Into<Labeling>) -> Pipeline {
         Pipeline {
             store,
-            labeler: Arc::new(labeler),
+            labeling: labeling.into(),
         }
     }
 
@@ -84,12 +64,11 @@ impl Pipeline {
         encoding: Encoding,
         body: Bytes,
     ) -> Result<ExportOutcome> {
-        let labeler = self.labeler.clone();
-        let converted = tokio::task::spawn_blocking(move || {
-            decode_and_convert(signal, encoding, &body, &labeler)
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("conversion worker failed: {e}")))??;
+        let mut converted = self
+            .labeling
+            .decode_and_convert(signal, encoding, body)
+            .await?;
+        let sightings = std::mem::take(&mut converted.sightings);
 
         let error_message = converted.error_message();
         let rejected = converted.rejected;
@@ -100,6 +79,7 @@ impl Pipeline {
                 .append(table, converted.batch)
                 .await
                 .map_err(|source| Error::Store { table, source })?;
+            self.labeling.publish(sightings);
         }
         if rejected > 0 {
             tracing::debug!(%signal, accepted, rejected, %error_message, "export partially rejected");

@@ -9,6 +9,7 @@ use grayscope_core::Table;
 use grayscope_store::Store;
 
 use crate::error::{Error, Result};
+use crate::{cohort_rule, trace_cohorts};
 
 /// Runs read-only SQL over every table of a store. Cheap to clone.
 #[derive(Clone)]
@@ -48,6 +49,8 @@ impl QueryEngine {
         for table in Table::ALL {
             context.register_table(table.name(), store.provider(table))?;
         }
+        cohort_rule::register(&context);
+        trace_cohorts::register(&context)?;
         Ok(QueryEngine { context })
     }
 

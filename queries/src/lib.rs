@@ -17,10 +17,12 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cohort_rule;
 mod engine;
 mod error;
 mod format;
 pub mod sql_http;
+pub mod trace_cohorts;
 
 pub use engine::{QueryEngine, QueryResult};
 pub use error::{Error, Result};

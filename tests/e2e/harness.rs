@@ -15,6 +15,8 @@ pub struct Server {
     pub grpc: SocketAddr,
     pub http: SocketAddr,
     pub api: SocketAddr,
+    /// The configuration file the server was started with.
+    pub config_path: PathBuf,
     _data_dir: tempfile::TempDir,
 }
 
@@ -31,18 +33,39 @@ impl Server {
 
     /// Starts a server with `extra` appended to its `[otlp]` table.
     pub fn start_with(otlp_extra: &str) -> Server {
-        let data_dir = tempfile::tempdir().expect("temp dir");
-        let config_path = data_dir.path().join("grayscope.toml");
-        let config = format!(
+        Server::start_configured(otlp_extra, "")
+    }
+
+    /// Starts a server whose configuration ends with `tables` (any tables
+    /// but `[otlp]` and `[api]`, which hold the free ports).
+    pub fn start_with_config(tables: &str) -> Server {
+        Server::start_configured("", tables)
+    }
+
+    /// The configuration text `start_with_config(tables)` writes, for a test
+    /// that rewrites the file before a reload.
+    pub fn config_text(&self, tables: &str) -> String {
+        Server::config(self._data_dir.path(), "", tables)
+    }
+
+    fn config(dir: &std::path::Path, otlp_extra: &str, tables: &str) -> String {
+        format!(
             "data_dir = {data:?}\n\
              [otlp]\n\
              grpc_addr = \"127.0.0.1:0\"\n\
              http_addr = \"127.0.0.1:0\"\n\
              {otlp_extra}\n\
              [api]\n\
-             addr = \"127.0.0.1:0\"\n",
-            data = data_dir.path().join("data"),
-        );
+             addr = \"127.0.0.1:0\"\n\
+             {tables}\n",
+            data = dir.join("data"),
+        )
+    }
+
+    fn start_configured(otlp_extra: &str, tables: &str) -> Server {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let config_path = data_dir.path().join("grayscope.toml");
+        let config = Server::config(data_dir.path(), otlp_extra, tables);
         std::fs::write(&config_path, config).expect("write config");
         let mut child = Command::new(binary())
             .arg("serve")
@@ -81,6 +104,7 @@ impl Server {
             http: addr("otlp_http"),
             api: addr("api"),
             child,
+            config_path,
             _data_dir: data_dir,
         }
     }
@@ -124,6 +148,16 @@ impl Server {
         let status = response.status().as_u16();
         let body = response.json().await.expect("JSON body");
         (status, body)
+    }
+
+    /// The process id of the server.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// URL of an HTTP API path (`/api/v1/admin/reload`, …).
+    pub fn api_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.api, path)
     }
 
     /// The single number a `SELECT count(*) AS n …` returns.

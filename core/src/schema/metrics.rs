@@ -15,7 +15,7 @@
 //! | `scale`, `zero_count`, `zero_threshold`, `positive_offset`, `positive_bucket_counts`, `negative_offset`, `negative_bucket_counts` | | exponential histograms |
 //! | `quantiles` | list of struct | summaries: `quantile`, `value` |
 //! | `flags` | uint32 | OTLP data point flags (1 = no recorded value) |
-//! | `exemplars` | list of struct | `time`, `value`, `trace_id`, `span_id`, `attributes` |
+//! | `exemplars` | list of struct | `time`, `value`, `trace_id`, `span_id`, `attributes`, `cohort` (the cohort of the exemplar's trace, decided at ingest: its gray flag, else the cohort a rule gave the trace's spans, else `baseline`) |
 //! | `attributes`, `resource_attributes`, `scope_*` | | as sent |
 //! | `cohort`, `version` | text | decided at ingest |
 
@@ -88,6 +88,7 @@ pub fn exemplar_fields() -> Fields {
         field("trace_id", DataType::Utf8, true),
         field("span_id", DataType::Utf8, true),
         field("attributes", attributes_type(), false),
+        field("cohort", DataType::Utf8, false),
     ])
 }
 

@@ -64,13 +64,13 @@ impl ProvenanceColumns {
         }
     }
 
-    /// Appends the provenance of one row.
+    /// Appends the provenance of one row, with its cohort and version.
     pub(crate) fn append(
         &mut self,
         attributes: &[KeyValue],
         resource: &ResourceInfo<'_>,
         scope: &ScopeInfo<'_>,
-        cohort: &str,
+        (cohort, version): (&str, Option<&str>),
         scratch: &mut String,
     ) {
         append_attributes(&mut self.attributes, attributes, scratch);
@@ -79,7 +79,7 @@ impl ProvenanceColumns {
         self.scope_version.append_option(scope.version);
         append_attributes(&mut self.scope_attributes, scope.attributes, scratch);
         self.cohort.append_value(cohort);
-        self.version.append_option(resource.version.as_deref());
+        self.version.append_option(version);
     }
 
     /// The finished columns, in schema order.

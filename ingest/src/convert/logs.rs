@@ -14,12 +14,14 @@ use super::attributes::value_text;
 use super::columns::{ProvenanceColumns, hex, timestamp_builder, valid_span_id, valid_trace_id};
 use super::resource::{ResourceInfo, ScopeInfo};
 use super::{Converted, Rejections, nanos};
-use crate::label::Labeler;
+use crate::label::{Labeler, Labels};
 
-/// Converts a logs export request into a `logs` batch.
+/// Converts a logs export request into a `logs` batch; `labels` are the
+/// request's labels from [`Labeler::label_logs`].
 pub fn convert_logs(
     request: &ExportLogsServiceRequest,
     labeler: &Labeler,
+    labels: &Labels,
 ) -> Result<Converted, ArrowError> {
     let capacity = request
         .resource_logs
@@ -34,18 +36,20 @@ pub fn convert_logs(
     let mut columns = LogColumns::with_capacity(capacity);
     let mut rejections = Rejections::default();
     let mut scratch = String::new();
+    let mut index = 0;
 
     for resource_logs in &request.resource_logs {
         let resource = ResourceInfo::new(resource_logs.resource.as_ref());
         for scope_logs in &resource_logs.scope_logs {
             let scope = ScopeInfo::new(scope_logs.scope.as_ref());
             for record in &scope_logs.log_records {
+                index += 1;
                 if let Err(reason) = validate(record) {
                     rejections.reject(|| format!("log record: {reason}"));
                     continue;
                 }
-                let cohort = labeler.cohort(&record.trace_id);
-                columns.append(record, received, &resource, &scope, cohort, &mut scratch);
+                let label = labels.record(labeler, index - 1, resource.version.as_deref());
+                columns.append(record, received, &resource, &scope, label, &mut scratch);
             }
         }
     }
@@ -109,7 +113,7 @@ impl LogColumns {
         received: u64,
         resource: &ResourceInfo<'_>,
         scope: &ScopeInfo<'_>,
-        cohort: &str,
+        label: (&str, Option<&str>),
         scratch: &mut String,
     ) {
         let mut id = [0u8; 32];
@@ -148,7 +152,7 @@ impl LogColumns {
         self.template_id.append_null();
         self.template.append_null();
         self.provenance
-            .append(&record.attributes, resource, scope, cohort, scratch);
+            .append(&record.attributes, resource, scope, label, scratch);
     }
 
     fn finish(mut self) -> Result<RecordBatch, ArrowError> {

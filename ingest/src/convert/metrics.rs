@@ -24,12 +24,14 @@ use super::columns::{
 };
 use super::resource::{ResourceInfo, ScopeInfo};
 use super::{Converted, Rejections, nanos};
-use crate::label::Labeler;
+use crate::label::{Labeler, Labels};
 
-/// Converts a metrics export request into a `metrics` batch.
+/// Converts a metrics export request into a `metrics` batch; `labels` are
+/// the request's labels from [`Labeler::label_metrics`].
 pub fn convert_metrics(
     request: &ExportMetricsServiceRequest,
     labeler: &Labeler,
+    labels: &Labels,
 ) -> Result<Converted, ArrowError> {
     let capacity = request
         .resource_metrics
@@ -41,6 +43,7 @@ pub fn convert_metrics(
     let mut columns = MetricColumns::with_capacity(capacity);
     let mut rejections = Rejections::default();
     let mut scratch = String::new();
+    let mut cursor = LabelCursor::default();
 
     for resource_metrics in &request.resource_metrics {
         let resource = ResourceInfo::new(resource_metrics.resource.as_ref());
@@ -51,9 +54,9 @@ pub fn convert_metrics(
                     metric,
                     resource: &resource,
                     scope: &scope,
-                    // A data point aggregates many requests, so no trace id
-                    // decides its cohort.
-                    cohort: labeler.cohort(&[]),
+                    labeler,
+                    labels,
+                    cursor: &mut cursor,
                     rejections: &mut rejections,
                     scratch: &mut scratch,
                 };
@@ -87,9 +90,31 @@ struct Context<'a, 'r> {
     metric: &'a Metric,
     resource: &'a ResourceInfo<'r>,
     scope: &'a ScopeInfo<'r>,
-    cohort: &'a str,
+    labeler: &'a Labeler,
+    labels: &'a Labels,
+    cursor: &'a mut LabelCursor,
     rejections: &'a mut Rejections,
     scratch: &'a mut String,
+}
+
+/// Where the current data point's labels are: its index among the
+/// request's points (valid or not) and the index of its first exemplar.
+#[derive(Debug, Default)]
+struct LabelCursor {
+    next_point: usize,
+    next_exemplar: usize,
+    point: usize,
+    first_exemplar: usize,
+}
+
+impl LabelCursor {
+    /// Moves to the next data point, which has `exemplars` exemplars.
+    fn advance(&mut self, exemplars: usize) {
+        self.point = self.next_point;
+        self.first_exemplar = self.next_exemplar;
+        self.next_point += 1;
+        self.next_exemplar += exemplars;
+    }
 }
 
 /// The fields of one data point, whatever its kind; absent ones are null.
@@ -211,18 +236,21 @@ impl MetricColumns {
                 .reject(|| format!("metric {:?} has no data", metric.name)),
             Some(Data::Gauge(gauge)) => {
                 for point in &gauge.data_points {
+                    cx.cursor.advance(point.exemplars.len());
                     self.append_number(cx, "gauge", None, None, point);
                 }
             }
             Some(Data::Sum(sum)) => {
                 let temporality = temporality_name(sum.aggregation_temporality);
                 for point in &sum.data_points {
+                    cx.cursor.advance(point.exemplars.len());
                     self.append_number(cx, "sum", temporality, Some(sum.is_monotonic), point);
                 }
             }
             Some(Data::Histogram(histogram)) => {
                 let temporality = temporality_name(histogram.aggregation_temporality);
                 for p in &histogram.data_points {
+                    cx.cursor.advance(p.exemplars.len());
                     let point = Point {
                         time: p.time_unix_nano,
                         start_time: p.start_time_unix_nano,
@@ -245,6 +273,7 @@ impl MetricColumns {
             Some(Data::ExponentialHistogram(histogram)) => {
                 let temporality = temporality_name(histogram.aggregation_temporality);
                 for p in &histogram.data_points {
+                    cx.cursor.advance(p.exemplars.len());
                     let point = Point {
                         time: p.time_unix_nano,
                         start_time: p.start_time_unix_nano,
@@ -269,6 +298,7 @@ impl MetricColumns {
             }
             Some(Data::Summary(summary)) => {
                 for p in &summary.data_points {
+                    cx.cursor.advance(0);
                     let point = Point {
                         time: p.time_unix_nano,
                         start_time: p.start_time_unix_nano,
@@ -366,9 +396,14 @@ impl MetricColumns {
         );
         self.quantiles.append(p.quantiles);
         self.flags.append_value(p.flags);
-        self.exemplars.append(p.exemplars, cx.scratch);
+        let (labels, labeler, first) = (cx.labels, cx.labeler, cx.cursor.first_exemplar);
+        let cohorts = |i| labels.exemplar(labeler, first + i);
+        self.exemplars.append(p.exemplars, cohorts, cx.scratch);
+        let label = cx
+            .labels
+            .record(cx.labeler, cx.cursor.point, cx.resource.version.as_deref());
         self.provenance
-            .append(p.attributes, cx.resource, cx.scope, cx.cohort, cx.scratch);
+            .append(p.attributes, cx.resource, cx.scope, label, cx.scratch);
     }
 
     fn finish(mut self) -> Result<RecordBatch, ArrowError> {
@@ -477,6 +512,7 @@ struct ExemplarColumns {
     trace_id: StringBuilder,
     span_id: StringBuilder,
     attributes: AttributesBuilder,
+    cohort: StringBuilder,
 }
 
 impl ExemplarColumns {
@@ -488,12 +524,21 @@ impl ExemplarColumns {
             trace_id: StringBuilder::new(),
             span_id: StringBuilder::new(),
             attributes: attributes_builder(0),
+            cohort: StringBuilder::new(),
         }
     }
 
-    fn append(&mut self, exemplars: &[Exemplar], scratch: &mut String) {
+    /// Appends one row of exemplars; `cohort(i)` is the cohort of the
+    /// `i`-th.
+    fn append<'c>(
+        &mut self,
+        exemplars: &[Exemplar],
+        cohort: impl Fn(usize) -> &'c str,
+        scratch: &mut String,
+    ) {
         let mut id = [0u8; 32];
-        for exemplar in exemplars {
+        for (i, exemplar) in exemplars.iter().enumerate() {
+            self.cohort.append_value(cohort(i));
             self.time.append_value(nanos(exemplar.time_unix_nano));
             self.value.append_option(match exemplar.value {
                 Some(exemplar::Value::AsDouble(d)) => Some(d),
@@ -525,6 +570,7 @@ impl ExemplarColumns {
                 Arc::new(self.trace_id.finish()),
                 Arc::new(self.span_id.finish()),
                 Arc::new(self.attributes.finish()),
+                Arc::new(self.cohort.finish()),
             ],
             None,
         )?;

@@ -19,12 +19,14 @@ use super::columns::{
 };
 use super::resource::{ResourceInfo, ScopeInfo};
 use super::{Converted, Rejections, nanos};
-use crate::label::Labeler;
+use crate::label::{Labeler, Labels};
 
-/// Converts a trace export request into a `spans` batch.
+/// Converts a trace export request into a `spans` batch; `labels` are the
+/// request's labels from [`Labeler::label_traces`].
 pub fn convert_spans(
     request: &ExportTraceServiceRequest,
     labeler: &Labeler,
+    labels: &Labels,
 ) -> Result<Converted, ArrowError> {
     let capacity = request
         .resource_spans
@@ -35,18 +37,20 @@ pub fn convert_spans(
     let mut columns = SpanColumns::with_capacity(capacity);
     let mut rejections = Rejections::default();
     let mut scratch = String::new();
+    let mut index = 0;
 
     for resource_spans in &request.resource_spans {
         let resource = ResourceInfo::new(resource_spans.resource.as_ref());
         for scope_spans in &resource_spans.scope_spans {
             let scope = ScopeInfo::new(scope_spans.scope.as_ref());
             for span in &scope_spans.spans {
+                index += 1;
                 if let Err(reason) = validate(span) {
                     rejections.reject(|| format!("span {:?}: {reason}", span.name));
                     continue;
                 }
-                let cohort = labeler.cohort(&span.trace_id);
-                columns.append(span, &resource, &scope, cohort, &mut scratch);
+                let label = labels.record(labeler, index - 1, resource.version.as_deref());
+                columns.append(span, &resource, &scope, label, &mut scratch);
             }
         }
     }
@@ -195,7 +199,7 @@ impl SpanColumns {
         span: &Span,
         resource: &ResourceInfo<'_>,
         scope: &ScopeInfo<'_>,
-        cohort: &str,
+        label: (&str, Option<&str>),
         scratch: &mut String,
     ) {
         let mut id = [0u8; 32];
@@ -239,7 +243,7 @@ impl SpanColumns {
         self.events.append(&span.events, scratch);
         self.links.append(&span.links, scratch);
         self.provenance
-            .append(&span.attributes, resource, scope, cohort, scratch);
+            .append(&span.attributes, resource, scope, label, scratch);
     }
 
     fn finish(mut self) -> Result<RecordBatch, ArrowError> {

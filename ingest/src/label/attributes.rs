@@ -1,0 +1,430 @@
+//! Rules read OTLP attributes where they are: an [`Attributes`] adapter over
+//! a record's `KeyValue` list and its resource's, in the lookup order of
+//! [`grayscope_core::cohort`], without building a map.
+//!
+//! Only the names the rules mention are ever looked up ([`Lookups`]). Each
+//! is resolved at most once per record (and once per resource), on first
+//! use, into a memo cell: a string value is borrowed from the request;
+//! other values are rendered as text exactly as they are stored (ints in
+//! decimal, …), small ones in place without allocating.
+
+use std::cell::{OnceCell, RefCell};
+
+use grayscope_core::cohort::{BAGGAGE_HEADER_ATTRIBUTES, BAGGAGE_PREFIX, baggage_value};
+use grayscope_core::rule::{Attributes, Rule};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+
+use crate::convert::value_text;
+
+/// The attribute names a set of rules reads.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Lookups {
+    /// Sorted, without duplicates.
+    names: Box<[Box<str>]>,
+}
+
+impl Lookups {
+    pub(crate) fn new<'r>(rules: impl Iterator<Item = &'r Rule>) -> Lookups {
+        let mut names: Vec<Box<str>> = rules
+            .flat_map(|rule| rule.attributes().iter().map(|n| n.as_str().into()))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        Lookups {
+            names: names.into(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    #[inline]
+    fn index(&self, key: &str) -> Option<usize> {
+        if self.names.len() <= 16 {
+            self.names
+                .iter()
+                .position(|n| n.len() == key.len() && **n == *key)
+        } else {
+            self.names.binary_search_by(|n| (**n).cmp(key)).ok()
+        }
+    }
+}
+
+/// An attribute value as text.
+#[derive(Debug, Clone)]
+pub(crate) enum Text<'a> {
+    /// A string value, borrowed from the request.
+    Borrowed(&'a str),
+    /// A short rendering (an int, a bool, a short double).
+    Inline { bytes: [u8; INLINE], len: u8 },
+    /// A long rendering or a decoded baggage value.
+    Owned(Box<str>),
+}
+
+const INLINE: usize = 30;
+
+impl Text<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Text::Borrowed(text) => text,
+            // Only whole UTF-8 strings are copied in.
+            Text::Inline { bytes, len } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Text::Owned(text) => text,
+        }
+    }
+
+    fn copied(text: &str) -> Text<'static> {
+        if text.len() <= INLINE {
+            let mut bytes = [0u8; INLINE];
+            bytes[..text.len()].copy_from_slice(text.as_bytes());
+            Text::Inline {
+                bytes,
+                len: text.len() as u8,
+            }
+        } else {
+            Text::Owned(text.into())
+        }
+    }
+}
+
+/// Renders values that are not strings; shared by one request's records.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch(RefCell<String>);
+
+impl Scratch {
+    /// The text of a value, as the `attributes` columns store it; `None`
+    /// for an absent or empty value.
+    fn text<'a>(&self, value: Option<&'a AnyValue>) -> Option<Text<'a>> {
+        match value?.value.as_ref()? {
+            Value::StringValue(text) => Some(Text::Borrowed(text)),
+            Value::BoolValue(true) => Some(Text::Borrowed("true")),
+            Value::BoolValue(false) => Some(Text::Borrowed("false")),
+            _ => {
+                let mut scratch = self.0.try_borrow_mut().ok()?;
+                value_text(value, &mut scratch).map(Text::copied)
+            }
+        }
+    }
+}
+
+/// The first attribute named `key`: `Some(value)` (which may be absent or
+/// empty) when there is one.
+#[inline]
+fn find<'a>(attributes: &'a [KeyValue], key: &str) -> Option<Option<&'a AnyValue>> {
+    attributes
+        .iter()
+        .find(|kv| kv.key.len() == key.len() && kv.key == key)
+        .map(|kv| kv.value.as_ref())
+}
+
+type Cell<'a> = OnceCell<Option<Text<'a>>>;
+
+/// A resource's attributes, each looked-up name resolved once for all of
+/// the resource's records.
+pub(crate) struct ResourceValues<'a> {
+    attributes: &'a [KeyValue],
+    cells: Box<[Cell<'a>]>,
+}
+
+impl<'a> ResourceValues<'a> {
+    pub(crate) fn new(lookups: &Lookups, attributes: &'a [KeyValue]) -> Self {
+        ResourceValues {
+            attributes,
+            cells: (0..lookups.len()).map(|_| OnceCell::new()).collect(),
+        }
+    }
+
+    fn get(&self, lookups: &Lookups, index: usize, scratch: &Scratch) -> Option<&str> {
+        self.cells[index]
+            .get_or_init(|| scratch.text(find(self.attributes, &lookups.names[index]).flatten()))
+            .as_ref()
+            .map(Text::as_str)
+    }
+}
+
+/// What a record's memo cell holds.
+#[derive(Debug, Clone)]
+enum Resolved<'a> {
+    /// Nowhere to be found.
+    Missing,
+    /// From the record itself (or its baggage).
+    Own(Text<'a>),
+    /// From the resource: read its cell.
+    Resource,
+}
+
+/// The memo cells of one record, reused from record to record.
+pub(crate) struct RecordCells<'a>(Box<[OnceCell<Resolved<'a>>]>);
+
+impl<'a> RecordCells<'a> {
+    pub(crate) fn new(lookups: &Lookups) -> Self {
+        RecordCells((0..lookups.len()).map(|_| OnceCell::new()).collect())
+    }
+
+    /// Forgets the previous record.
+    #[inline]
+    pub(crate) fn clear(&mut self) {
+        for cell in self.0.iter_mut() {
+            cell.take();
+        }
+    }
+}
+
+/// One record as a rule sees it.
+pub(crate) struct RecordAttributes<'l, 'a> {
+    pub(crate) lookups: &'l Lookups,
+    pub(crate) record: &'a [KeyValue],
+    pub(crate) resource: &'l ResourceValues<'a>,
+    pub(crate) cells: &'l RecordCells<'a>,
+    pub(crate) scratch: &'l Scratch,
+}
+
+impl<'a> RecordAttributes<'_, 'a> {
+    fn resolve(&self, index: usize) -> Resolved<'a> {
+        let name = &*self.lookups.names[index];
+        if let Some(text) = self.scratch.text(find(self.record, name).flatten()) {
+            return Resolved::Own(text);
+        }
+        if self
+            .resource
+            .get(self.lookups, index, self.scratch)
+            .is_some()
+        {
+            return Resolved::Resource;
+        }
+        let Some(key) = name.strip_prefix(BAGGAGE_PREFIX) else {
+            return Resolved::Missing;
+        };
+        for header in BAGGAGE_HEADER_ATTRIBUTES {
+            let Some(value) = find(self.record, header).flatten() else {
+                continue;
+            };
+            let found = match value.value.as_ref() {
+                Some(Value::StringValue(text)) => baggage_value(text, key).map(|v| match v {
+                    std::borrow::Cow::Borrowed(text) => Text::Borrowed(text),
+                    std::borrow::Cow::Owned(text) => Text::Owned(text.into()),
+                }),
+                // An array of header values (as the semantic conventions
+                // capture headers) is read from its stored JSON text, as SQL
+                // reads it.
+                Some(_) => {
+                    let mut rendered = String::new();
+                    value_text(Some(value), &mut rendered)
+                        .and_then(|text| baggage_value(text, key))
+                        .map(|v| Text::Owned(v.into_owned().into()))
+                }
+                None => None,
+            };
+            if let Some(text) = found {
+                return Resolved::Own(text);
+            }
+        }
+        match self.scratch.text(find(self.record, key).flatten()) {
+            Some(text) => Resolved::Own(text),
+            None => Resolved::Missing,
+        }
+    }
+}
+
+impl Attributes for RecordAttributes<'_, '_> {
+    #[inline]
+    fn get(&self, key: &str) -> Option<&str> {
+        let index = self.lookups.index(key)?;
+        match self.cells.0[index].get_or_init(|| self.resolve(index)) {
+            Resolved::Missing => None,
+            Resolved::Own(text) => Some(text.as_str()),
+            Resolved::Resource => self.resource.get(self.lookups, index, self.scratch),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::collections::HashMap;
+
+    use grayscope_core::cohort::resolve;
+    use opentelemetry_proto::tonic::common::v1::ArrayValue;
+    use proptest::prelude::*;
+    use proptest::sample::select;
+
+    use super::*;
+
+    fn kv(key: &str, value: Option<Value>) -> KeyValue {
+        KeyValue {
+            key: key.to_owned(),
+            value: Some(AnyValue { value }),
+            key_strindex: 0,
+        }
+    }
+
+    fn text(key: &str, value: &str) -> KeyValue {
+        kv(key, Some(Value::StringValue(value.to_owned())))
+    }
+
+    /// The reference: the stored text form of each attribute, first key
+    /// wins, absent values missing, looked up by `cohort::resolve`.
+    fn stored(attributes: &[KeyValue]) -> HashMap<String, String> {
+        let mut map = HashMap::new();
+        for attribute in attributes.iter().rev() {
+            let mut scratch = String::new();
+            match value_text(attribute.value.as_ref(), &mut scratch) {
+                Some(text) => {
+                    map.insert(attribute.key.clone(), text.to_owned());
+                }
+                None => {
+                    map.remove(&attribute.key);
+                }
+            }
+        }
+        map
+    }
+
+    fn adapter_answers(
+        names: &[&str],
+        record: &[KeyValue],
+        resource: &[KeyValue],
+    ) -> Vec<Option<String>> {
+        let rule = Rule::parse(
+            &names
+                .iter()
+                .map(|n| format!("`{n}` == \"\""))
+                .collect::<Vec<_>>()
+                .join(" OR "),
+        )
+        .unwrap();
+        let lookups = Lookups::new(std::iter::once(&rule));
+        let scratch = Scratch::default();
+        let resource = ResourceValues::new(&lookups, resource);
+        let cells = RecordCells::new(&lookups);
+        let attrs = RecordAttributes {
+            lookups: &lookups,
+            record,
+            resource: &resource,
+            cells: &cells,
+            scratch: &scratch,
+        };
+        names
+            .iter()
+            .map(|n| attrs.get(n).map(str::to_owned))
+            .collect()
+    }
+
+    #[test]
+    fn values_render_as_stored_and_layers_apply() {
+        let record = vec![
+            kv("status", Some(Value::IntValue(503))),
+            kv("ratio", Some(Value::DoubleValue(0.25))),
+            kv("big", Some(Value::DoubleValue(1e40))),
+            kv("ok", Some(Value::BoolValue(true))),
+            kv("empty", None),
+            text("geo", "华南"),
+            text("geo", "shadowed"),
+            text("group", "bare"),
+            kv(
+                "http.request.header.baggage",
+                Some(Value::ArrayValue(ArrayValue {
+                    values: vec![AnyValue {
+                        value: Some(Value::StringValue("tier=gold,geo=x".into())),
+                    }],
+                })),
+            ),
+            text("baggage", "region=%E5%8D%8E%E5%8D%97"),
+        ];
+        let resource = vec![text("empty", "from resource"), text("isp", "移动")];
+        let names = [
+            "status",
+            "ratio",
+            "big",
+            "ok",
+            "empty",
+            "geo",
+            "isp",
+            "baggage.group",
+            "baggage.tier",
+            "baggage.region",
+            "baggage.none",
+            "nothing",
+        ];
+        let got = adapter_answers(&names, &record, &resource);
+        let want: Vec<Option<String>> = [
+            Some("503"),
+            Some("0.25"),
+            Some("10000000000000000000000000000000000000000"),
+            Some("true"),
+            Some("from resource"),
+            Some("华南"),
+            Some("移动"),
+            Some("bare"),
+            Some("gold"),
+            Some("华南"),
+            None,
+            None,
+        ]
+        .iter()
+        .map(|v| v.map(str::to_owned))
+        .collect();
+        assert_eq!(got, want);
+    }
+
+    const NAMES: &[&str] = &[
+        "geo",
+        "group",
+        "baggage.group",
+        "baggage.geo",
+        "baggage",
+        "http.request.header.baggage",
+        "n",
+    ];
+    const VALUES: &[&str] = &[
+        "华南",
+        "beta",
+        "group=beta",
+        "geo=%E5%8D%8E, group=x",
+        "1",
+        "",
+    ];
+
+    fn value() -> impl Strategy<Value = Option<Value>> {
+        prop_oneof![
+            4 => select(VALUES).prop_map(|v| Some(Value::StringValue(v.to_owned()))),
+            1 => any::<i64>().prop_map(|i| Some(Value::IntValue(i))),
+            1 => any::<f64>().prop_map(|d| Some(Value::DoubleValue(d))),
+            1 => any::<bool>().prop_map(|b| Some(Value::BoolValue(b))),
+            1 => prop::collection::vec(select(VALUES), 0..3).prop_map(|items| {
+                Some(Value::ArrayValue(ArrayValue {
+                    values: items
+                        .into_iter()
+                        .map(|v| AnyValue { value: Some(Value::StringValue(v.to_owned())) })
+                        .collect(),
+                }))
+            }),
+            1 => Just(None),
+        ]
+    }
+
+    fn attributes() -> impl Strategy<Value = Vec<KeyValue>> {
+        prop::collection::vec((select(NAMES), value()), 0..6)
+            .prop_map(|pairs| pairs.into_iter().map(|(k, v)| kv(k, v)).collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// The adapter reads exactly what `cohort::resolve` reads from the
+        /// stored text of the same attributes.
+        #[test]
+        fn adapter_matches_the_reference_resolution(record in attributes(), resource in attributes()) {
+            let got = adapter_answers(NAMES, &record, &resource);
+            let (record_map, resource_map) = (stored(&record), stored(&resource));
+            let want: Vec<Option<String>> = NAMES
+                .iter()
+                .map(|n| resolve(n, &record_map, &resource_map).map(Cow::into_owned))
+                .collect();
+            prop_assert_eq!(got, want);
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! The labelling pass over one decoded request: a decision per record (and
+//! per exemplar), in the order the converters visit them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::metrics::v1::{Exemplar, Metric, metric::Data};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+
+use super::attributes::{RecordAttributes, RecordCells, ResourceValues, Scratch};
+use super::{CohortId, Labeler};
+use crate::convert::DecodedRequest;
+use crate::convert::value_text;
+use crate::join::{Sighting, TraceLabel, trace_key};
+
+/// How one record's cohort was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// By its flag, a rule, or `baseline`.
+    Cohort(CohortId),
+    /// By its trace: the cohort a rule gave the trace's spans, once known.
+    Trace(u128),
+}
+
+/// The cohort decisions of one export request's records.
+#[derive(Debug, Default)]
+pub struct Labels {
+    /// One per span, log record or data point, valid or not, in order.
+    records: Vec<Decision>,
+    /// One per exemplar, data point after data point.
+    exemplars: Vec<Decision>,
+    /// Traces whose records may still get their spans (sampled): the
+    /// request may wait for these. Sorted, without duplicates.
+    waits: Vec<u128>,
+    /// What the spans of this request say about their traces.
+    pub(crate) sightings: Vec<Sighting>,
+    /// The traces this request's records join, once resolved.
+    traces: HashMap<u128, TraceLabel>,
+}
+
+impl Labels {
+    /// Labels every record of a decoded request.
+    pub(crate) fn of(request: &DecodedRequest, labeler: &Labeler) -> Labels {
+        match request {
+            DecodedRequest::Traces(request) => labeler.label_traces(request),
+            DecodedRequest::Logs(request) => labeler.label_logs(request),
+            DecodedRequest::Metrics(request) => labeler.label_metrics(request),
+        }
+    }
+
+    /// How many records were labelled.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether there were none.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The traces the request may wait for.
+    pub(crate) fn may_wait(&self) -> &[u128] {
+        &self.waits
+    }
+
+    /// Looks up, once, every trace the records join.
+    pub(crate) fn resolve(&mut self, snapshot: impl FnOnce(&[u128]) -> HashMap<u128, TraceLabel>) {
+        let mut keys: Vec<u128> = self
+            .records
+            .iter()
+            .chain(&self.exemplars)
+            .filter_map(|d| match d {
+                Decision::Trace(key) => Some(*key),
+                Decision::Cohort(_) => None,
+            })
+            .collect();
+        if keys.is_empty() {
+            return;
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        self.traces = snapshot(&keys);
+    }
+
+    /// The cohort and version of record `index`, whose resource has
+    /// `own_version`.
+    #[inline]
+    pub(crate) fn record<'s>(
+        &'s self,
+        labeler: &'s Labeler,
+        index: usize,
+        own_version: Option<&'s str>,
+    ) -> (&'s str, Option<&'s str>) {
+        match self.records.get(index) {
+            Some(Decision::Cohort(id)) => (labeler.name(*id), own_version),
+            Some(Decision::Trace(key)) => match self.traces.get(key) {
+                Some(TraceLabel {
+                    cohort: Some(cohort),
+                    version,
+                    ..
+                }) => (cohort, own_version.or(version.as_deref())),
+                _ => (labeler.name(CohortId::BASELINE), own_version),
+            },
+            None => (labeler.name(CohortId::BASELINE), own_version),
+        }
+    }
+
+    /// The cohort of exemplar `index`.
+    #[inline]
+    pub(crate) fn exemplar<'s>(&'s self, labeler: &'s Labeler, index: usize) -> &'s str {
+        match self.exemplars.get(index) {
+            Some(Decision::Cohort(id)) => labeler.name(*id),
+            Some(Decision::Trace(key)) => match self.traces.get(key) {
+                Some(TraceLabel {
+                    cohort: Some(cohort),
+                    ..
+                }) => cohort,
+                _ => labeler.name(CohortId::BASELINE),
+            },
+            None => labeler.name(CohortId::BASELINE),
+        }
+    }
+
+    fn finish(mut self) -> Labels {
+        self.waits.sort_unstable();
+        self.waits.dedup();
+        self
+    }
+}
+
+fn resource_attributes(resource: Option<&Resource>) -> &[KeyValue] {
+    resource
+        .map(|r| r.attributes.as_slice())
+        .unwrap_or_default()
+}
+
+fn resource_version(attributes: &[KeyValue]) -> Option<Arc<str>> {
+    let value = attributes
+        .iter()
+        .find(|kv| kv.key == "service.version")?
+        .value
+        .as_ref();
+    let mut scratch = String::new();
+    value_text(value, &mut scratch)
+        .filter(|v| !v.is_empty())
+        .map(Arc::from)
+}
+
+/// Rule evaluation state shared by a request's records.
+struct Evaluator<'l, 'a> {
+    labeler: &'l Labeler,
+    scratch: Scratch,
+    cells: RecordCells<'a>,
+}
+
+impl<'l, 'a> Evaluator<'l, 'a> {
+    fn new(labeler: &'l Labeler) -> Self {
+        Evaluator {
+            labeler,
+            scratch: Scratch::default(),
+            cells: RecordCells::new(labeler.lookups()),
+        }
+    }
+
+    /// The first rule that matches a record of `resource`.
+    #[inline]
+    fn rule(&mut self, record: &'a [KeyValue], resource: &ResourceValues<'a>) -> Option<CohortId> {
+        self.cells.clear();
+        let attrs = RecordAttributes {
+            lookups: self.labeler.lookups(),
+            record,
+            resource,
+            cells: &self.cells,
+            scratch: &self.scratch,
+        };
+        self.labeler.rule_cohort(&attrs)
+    }
+}
+
+impl Labeler {
+    /// Labels every span of a trace export request: flag, else the first
+    /// matching rule, else `baseline`.
+    pub fn label_traces(&self, request: &ExportTraceServiceRequest) -> Labels {
+        let mut labels = Labels::default();
+        let has_rules = self.has_rules();
+        let mut eval = Evaluator::new(self);
+        for resource_spans in &request.resource_spans {
+            let attributes = resource_attributes(resource_spans.resource.as_ref());
+            let resource = ResourceValues::new(self.lookups(), attributes);
+            let mut version = None;
+            for span in resource_spans.scope_spans.iter().flat_map(|s| &s.spans) {
+                if let Some(id) = self.flag_cohort(&span.trace_id) {
+                    labels.records.push(Decision::Cohort(id));
+                    continue;
+                }
+                if !has_rules {
+                    labels.records.push(Decision::Cohort(CohortId::BASELINE));
+                    continue;
+                }
+                let rule = eval.rule(&span.attributes, &resource);
+                labels
+                    .records
+                    .push(Decision::Cohort(rule.unwrap_or(CohortId::BASELINE)));
+                if let Some(key) = trace_key(&span.trace_id) {
+                    let cohort = rule.map(|id| self.name(id).clone());
+                    let start = i64::try_from(span.start_time_unix_nano).unwrap_or(i64::MAX);
+                    let last = labels.sightings.last();
+                    if last.is_none_or(|l| l.key != key || l.label.cohort != cohort) {
+                        let version = version
+                            .get_or_insert_with(|| resource_version(attributes))
+                            .clone();
+                        labels.sightings.push(Sighting {
+                            key,
+                            label: TraceLabel {
+                                cohort,
+                                version,
+                                start,
+                            },
+                        });
+                    }
+                }
+            }
+        }
+        labels.finish()
+    }
+
+    /// Labels every log record of a logs export request: flag, else the
+    /// first matching rule, else its trace's cohort (when rules are
+    /// configured), else `baseline`.
+    pub fn label_logs(&self, request: &ExportLogsServiceRequest) -> Labels {
+        let mut labels = Labels::default();
+        let has_rules = self.has_rules();
+        let mut eval = Evaluator::new(self);
+        for resource_logs in &request.resource_logs {
+            let attributes = resource_attributes(resource_logs.resource.as_ref());
+            let resource = ResourceValues::new(self.lookups(), attributes);
+            for record in resource_logs.scope_logs.iter().flat_map(|s| &s.log_records) {
+                if let Some(id) = self.flag_cohort(&record.trace_id) {
+                    labels.records.push(Decision::Cohort(id));
+                    continue;
+                }
+                if !has_rules {
+                    labels.records.push(Decision::Cohort(CohortId::BASELINE));
+                    continue;
+                }
+                if let Some(id) = eval.rule(&record.attributes, &resource) {
+                    labels.records.push(Decision::Cohort(id));
+                    continue;
+                }
+                match trace_key(&record.trace_id) {
+                    Some(key) => {
+                        labels.records.push(Decision::Trace(key));
+                        // W3C "sampled": only then will the spans come.
+                        if record.flags & 0x01 != 0 {
+                            labels.waits.push(key);
+                        }
+                    }
+                    None => labels.records.push(Decision::Cohort(CohortId::BASELINE)),
+                }
+            }
+        }
+        labels.finish()
+    }
+
+    /// Labels every data point of a metrics export request (flag-less: the
+    /// first matching rule on its attributes and resource, else
+    /// `baseline`) and every exemplar (its trace id's flag, else its trace's
+    /// cohort, else `baseline`).
+    pub fn label_metrics(&self, request: &ExportMetricsServiceRequest) -> Labels {
+        let mut labels = Labels::default();
+        let has_rules = self.has_rules();
+        let mut eval = Evaluator::new(self);
+        for resource_metrics in &request.resource_metrics {
+            let attributes = resource_attributes(resource_metrics.resource.as_ref());
+            let resource = ResourceValues::new(self.lookups(), attributes);
+            for metric in resource_metrics
+                .scope_metrics
+                .iter()
+                .flat_map(|s| &s.metrics)
+            {
+                for_each_point(metric, |point, exemplars| {
+                    let cohort = if has_rules {
+                        eval.rule(point, &resource).unwrap_or(CohortId::BASELINE)
+                    } else {
+                        CohortId::BASELINE
+                    };
+                    labels.records.push(Decision::Cohort(cohort));
+                    for exemplar in exemplars {
+                        let decision = match self.flag_cohort(&exemplar.trace_id) {
+                            Some(id) => Decision::Cohort(id),
+                            None => match trace_key(&exemplar.trace_id).filter(|_| has_rules) {
+                                Some(key) => {
+                                    // Exemplars are taken from sampled spans.
+                                    labels.waits.push(key);
+                                    Decision::Trace(key)
+                                }
+                                None => Decision::Cohort(CohortId::BASELINE),
+                            },
+                        };
+                        labels.exemplars.push(decision);
+                    }
+                });
+            }
+        }
+        labels.finish()
+    }
+}
+
+/// Calls `f` with the attributes and exemplars of each data point of
+/// `metric`, in the order the metrics converter appends them.
+pub(crate) fn for_each_point<'a>(
+    metric: &'a Metric,
+    mut f: impl FnMut(&'a [KeyValue], &'a [Exemplar]),
+) {
+    match &metric.data {
+        None => {}
+        Some(Data::Gauge(g)) => g
+            .data_points
+            .iter()
+            .for_each(|p| f(&p.attributes, &p.exemplars)),
+        Some(Data::Sum(s)) => s
+            .data_points
+            .iter()
+            .for_each(|p| f(&p.attributes, &p.exemplars)),
+        Some(Data::Histogram(h)) => h
+            .data_points
+            .iter()
+            .for_each(|p| f(&p.attributes, &p.exemplars)),
+        Some(Data::ExponentialHistogram(h)) => h
+            .data_points
+            .iter()
+            .for_each(|p| f(&p.attributes, &p.exemplars)),
+        Some(Data::Summary(s)) => s.data_points.iter().for_each(|p| f(&p.attributes, &[])),
+    }
+}
