@@ -44,14 +44,26 @@ async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
 }
 
 async fn run(config: Config, config_path: Option<&Path>) -> anyhow::Result<()> {
-    let store = Store::in_memory();
+    let (store, recovery) = Store::open(&config.data_dir, config.store.clone())
+        .await
+        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    if !recovery.wal_damage.is_empty() {
+        tracing::warn!(
+            ranges = recovery.wal_damage.len(),
+            "the write-ahead log was damaged; intact records were recovered (see warnings above)"
+        );
+    }
     let labeling = Labeling::new(Labeler::from_config(&config), &config.trace_join);
+    // Held exports keep their request slot: leave half for the spans that
+    // release them.
+    labeling.limit_held_requests((config.otlp.max_concurrent_requests / 2).max(1));
     let reloader = Arc::new(Reloader::new(
         config_path.map(Path::to_owned),
         labeling.clone(),
         config.clone(),
     ));
-    let pipeline = Pipeline::new(store.clone(), labeling);
+    let pipeline = Pipeline::new(store.clone(), labeling)
+        .with_max_concurrent_requests(config.otlp.max_concurrent_requests);
     let engine = QueryEngine::new(store.clone()).context("cannot set up the SQL engine")?;
 
     let grpc = bind("OTLP/gRPC", config.otlp.grpc_addr).await?;
@@ -134,6 +146,10 @@ async fn run(config: Config, config_path: Option<&Path>) -> anyhow::Result<()> {
     .await;
     if drained.is_err() {
         tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway");
+    }
+    // Flush what is in memory, so the next start need not replay the log.
+    if let Err(error) = store.close().await {
+        tracing::warn!("closing the store: {error:#}");
     }
     match failure {
         Some(error) => Err(error),

@@ -11,6 +11,7 @@ mod byte_size;
 mod cohorts;
 mod duration;
 mod otlp;
+mod store;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ pub use byte_size::ByteSize;
 pub use cohorts::{CohortConfig, TraceJoinConfig};
 pub use duration::ConfigDuration;
 pub use otlp::OtlpConfig;
+pub use store::{StoreConfig, SyncMode, TableStoreConfig, WalConfig};
 
 use crate::error::{Error, Result};
 use crate::gray_flag::GrayFlag;
@@ -36,6 +38,8 @@ pub struct Config {
     pub otlp: OtlpConfig,
     /// The HTTP API: SQL over HTTP, and later rollouts and `/metrics`.
     pub api: ApiConfig,
+    /// The durable store: write-ahead log, memtables, Parquet parts.
+    pub store: StoreConfig,
     /// `[[cohorts]]`: the cohort routing rules, in order; the first rule
     /// that matches a record names its cohort (after the trace id's gray
     /// flag, before `baseline`). Default: none.
@@ -56,6 +60,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./grayscope-data"),
             otlp: OtlpConfig::default(),
             api: ApiConfig::default(),
+            store: StoreConfig::default(),
             cohorts: Vec::new(),
             gray_flags: BTreeMap::new(),
             trace_join: TraceJoinConfig::default(),
@@ -90,6 +95,7 @@ impl Config {
         }
         self.otlp.validate()?;
         self.api.validate()?;
+        self.store.validate()?;
         cohorts::validate(&self.cohorts, &self.gray_flags)?;
         self.trace_join.validate()?;
         Ok(())

@@ -55,6 +55,23 @@ pub enum Error {
         /// The store's error.
         source: grayscope_store::Error,
     },
+    /// All request slots are taken (`[otlp] max_concurrent_requests`).
+    /// Retryable: HTTP 429 / gRPC RESOURCE_EXHAUSTED, with a retry hint.
+    #[error("too many export requests in flight; retry in {}s", retry_after.as_secs().max(1))]
+    Overloaded {
+        /// When to retry.
+        retry_after: std::time::Duration,
+    },
+    /// The store is over its memory limit: flushes have not kept up.
+    /// Retryable: HTTP 503 / gRPC UNAVAILABLE, with a retry hint. Nothing of
+    /// the request was stored.
+    #[error("the store cannot keep up; retry in {}s", retry_after.as_secs().max(1))]
+    Backpressure {
+        /// When to retry.
+        retry_after: std::time::Duration,
+        /// The store's refusal.
+        source: grayscope_store::Error,
+    },
     /// A bug on our side (a conversion that produced an invalid batch, a
     /// panicked worker). The client may retry; we should be told.
     #[error("internal error: {0}")]
@@ -70,6 +87,8 @@ impl Error {
                 StatusCode::BAD_REQUEST
             }
             Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Backpressure { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::UnsupportedContentType(_) | Error::UnsupportedContentEncoding(_) => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
@@ -86,8 +105,19 @@ impl Error {
             | Error::UnsupportedContentType(_)
             | Error::UnsupportedContentEncoding(_) => Code::InvalidArgument,
             Error::ReadBody { .. } => Code::Cancelled,
-            Error::TooLarge { .. } => Code::ResourceExhausted,
+            Error::TooLarge { .. } | Error::Overloaded { .. } => Code::ResourceExhausted,
+            Error::Backpressure { .. } => Code::Unavailable,
             Error::Store { .. } | Error::Internal(_) => Code::Internal,
+        }
+    }
+
+    /// When the client should retry, for errors that are worth retrying.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Error::Overloaded { retry_after } | Error::Backpressure { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            _ => None,
         }
     }
 

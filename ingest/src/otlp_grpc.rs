@@ -23,6 +23,7 @@ use tonic::codec::{
 use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::service::Routes;
 use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt as _};
 
 use crate::decode::Encoding;
 use crate::pipeline::Pipeline;
@@ -175,13 +176,23 @@ impl UnaryService<Bytes> for ExportMethod {
         let pipeline = self.pipeline.clone();
         let signal = self.signal;
         Box::pin(async move {
+            let answer = |error: crate::Error| {
+                tracing::debug!(%signal, error = %error.client_message(), "OTLP/gRPC export rejected");
+                match error.retry_after() {
+                    // OTLP clients retry RESOURCE_EXHAUSTED only with RetryInfo.
+                    Some(delay) => Status::with_error_details(
+                        error.grpc_code(),
+                        error.client_message(),
+                        ErrorDetails::with_retry_info(Some(delay)),
+                    ),
+                    None => Status::new(error.grpc_code(), error.client_message()),
+                }
+            };
+            let _admission = pipeline.admit().map_err(answer)?;
             let outcome = pipeline
                 .export(signal, Encoding::Protobuf, request.into_inner())
                 .await
-                .map_err(|error| {
-                    tracing::debug!(%signal, error = %error.client_message(), "OTLP/gRPC export rejected");
-                    Status::new(error.grpc_code(), error.client_message())
-                })?;
+                .map_err(answer)?;
             let body = export_response(signal, Encoding::Protobuf, &outcome);
             Ok(tonic::Response::new(Bytes::from(body)))
         })

@@ -7,6 +7,8 @@
 //! that does not decode, 413 for one over the size limit (checked before
 //! and after decompression), 415 for another content type or encoding —
 //! each with a `google.rpc.Status` body saying why, and nothing stored.
+//! Back-pressure is retryable, with `Retry-After`: 429 when all request
+//! slots are taken, 503 when the store cannot keep up.
 
 use std::io::Read as _;
 
@@ -16,7 +18,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 
@@ -61,6 +63,11 @@ async fn export(state: HttpState, signal: Signal, headers: HeaderMap, body: Body
     let Some(encoding) = Encoding::from_content_type(content_type) else {
         let error = Error::UnsupportedContentType(content_type.to_owned());
         return error_response(Encoding::Json, &error);
+    };
+    // Take a slot before reading the body, so bodies in memory stay bounded.
+    let _admission = match state.pipeline.admit() {
+        Ok(admission) => admission,
+        Err(error) => return error_response(encoding, &error),
     };
     match receive(&state, signal, encoding, &headers, body).await {
         Ok(response) => response,
@@ -140,7 +147,7 @@ fn gunzip(compressed: &[u8], limit: usize) -> Result<Bytes> {
 
 fn error_response(encoding: Encoding, error: &Error) -> Response {
     let body = error_body(encoding, error.grpc_code(), error.client_message());
-    (
+    let mut response = (
         error.http_status(),
         [(
             CONTENT_TYPE,
@@ -148,7 +155,13 @@ fn error_response(encoding: Encoding, error: &Error) -> Response {
         )],
         body,
     )
-        .into_response()
+        .into_response();
+    if let Some(retry_after) = error.retry_after() {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+    }
+    response
 }
 
 #[cfg(test)]

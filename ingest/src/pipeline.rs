@@ -1,8 +1,11 @@
 //! The one code path every export takes after the transport: decode,
 //! convert and label, store, answer.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use grayscope_store::Store;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::convert::{Converted, DecodedRequest};
 use crate::decode::Encoding;
@@ -43,7 +46,18 @@ pub fn decode_and_convert(
 pub struct Pipeline {
     store: Store,
     labeling: Labeling,
+    admission: Arc<Semaphore>,
 }
+
+/// A slot among the requests handled at once; held until the request is
+/// answered.
+#[derive(Debug)]
+pub struct Admission {
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Retry hint given when too many requests are in flight.
+const OVERLOAD_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Pipeline {
     /// A pipeline writing into `store`, labelling with `labeling` (a
@@ -53,6 +67,25 @@ impl Pipeline {
         Pipeline {
             store,
             labeling: labeling.into(),
+            admission: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
+        }
+    }
+
+    /// Caps the requests handled at once; more are refused by
+    /// [`Pipeline::admit`] rather than queued.
+    pub fn with_max_concurrent_requests(mut self, max: usize) -> Pipeline {
+        self.admission = Arc::new(Semaphore::new(max.clamp(1, Semaphore::MAX_PERMITS)));
+        self
+    }
+
+    /// Takes a slot for one request, before its body is read, or refuses
+    /// with [`Error::Overloaded`] when all slots are taken.
+    pub fn admit(&self) -> Result<Admission> {
+        match self.admission.clone().try_acquire_owned() {
+            Ok(permit) => Ok(Admission { _permit: permit }),
+            Err(_) => Err(Error::Overloaded {
+                retry_after: OVERLOAD_RETRY_AFTER,
+            }),
         }
     }
 
@@ -78,7 +111,15 @@ impl Pipeline {
             self.store
                 .append(table, converted.batch)
                 .await
-                .map_err(|source| Error::Store { table, source })?;
+                .map_err(|source| match source {
+                    grayscope_store::Error::Backpressure { retry_after, .. } => {
+                        Error::Backpressure {
+                            retry_after,
+                            source,
+                        }
+                    }
+                    source => Error::Store { table, source },
+                })?;
             self.labeling.publish(sightings);
         }
         if rejected > 0 {

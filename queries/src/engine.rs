@@ -9,6 +9,7 @@ use grayscope_core::Table;
 use grayscope_store::Store;
 
 use crate::error::{Error, Result};
+use crate::system_tables;
 use crate::{cohort_rule, trace_cohorts};
 
 /// Runs read-only SQL over every table of a store. Cheap to clone.
@@ -49,6 +50,9 @@ impl QueryEngine {
         for table in Table::ALL {
             context.register_table(table.name(), store.provider(table))?;
         }
+        if let Some(catalog) = context.catalog("grayscope") {
+            catalog.register_schema("system", system_tables::schema(&store)?)?;
+        }
         cohort_rule::register(&context);
         trace_cohorts::register(&context)?;
         Ok(QueryEngine { context })
@@ -79,9 +83,15 @@ impl QueryEngine {
 mod tests {
     use super::*;
 
+    async fn engine() -> (QueryEngine, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(dir.path(), Default::default()).await.unwrap();
+        (QueryEngine::new(store).unwrap(), dir)
+    }
+
     #[tokio::test]
     async fn every_table_is_queryable_when_empty() {
-        let engine = QueryEngine::new(Store::in_memory()).unwrap();
+        let (engine, _dir) = engine().await;
         for table in Table::ALL {
             let result = engine
                 .sql(&format!("SELECT count(*) AS n FROM {table}"))
@@ -93,7 +103,7 @@ mod tests {
 
     #[tokio::test]
     async fn writes_are_refused() {
-        let engine = QueryEngine::new(Store::in_memory()).unwrap();
+        let (engine, _dir) = engine().await;
         for sql in [
             "CREATE TABLE t (a INT)",
             "INSERT INTO spans SELECT * FROM spans",
@@ -108,7 +118,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_sql_is_the_users_error() {
-        let engine = QueryEngine::new(Store::in_memory()).unwrap();
+        let (engine, _dir) = engine().await;
         let error = engine.sql("SELEC 1").await.unwrap_err();
         assert!(error.is_user_error(), "{error}");
         let error = engine.sql("SELECT nope FROM spans").await.unwrap_err();

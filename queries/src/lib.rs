@@ -5,13 +5,16 @@
 //!   `metrics`) in a DataFusion `SessionContext` and runs read-only SQL.
 //! - [`sql_http::router`] serves `POST /api/v1/sql`: SQL in, rows out as
 //!   JSON, CSV or Arrow IPC (chosen by the `Accept` header).
+//! - The `system` schema shows the store's health as tables
+//!   (`system.tables`, `system.parts`, `system.store`).
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), grayscope_queries::Error> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use grayscope_queries::QueryEngine;
 //! use grayscope_store::Store;
 //!
-//! let engine = QueryEngine::new(Store::in_memory())?;
+//! let (store, _recovery) = Store::open("./grayscope-data".as_ref(), Default::default()).await?;
+//! let engine = QueryEngine::new(store)?;
 //! let result = engine.sql("SELECT cohort, count(*) FROM spans GROUP BY cohort").await?;
 //! println!("{} batches", result.batches.len());
 //! # Ok(()) }
@@ -22,6 +25,7 @@ mod engine;
 mod error;
 mod format;
 pub mod sql_http;
+mod system_tables;
 pub mod trace_cohorts;
 
 pub use engine::{QueryEngine, QueryResult};

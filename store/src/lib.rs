@@ -1,34 +1,54 @@
-//! grayscope's store: where accepted telemetry lives and where SQL reads it.
+//! grayscope's store: where accepted telemetry lives, durably, and where
+//! SQL reads it (DESIGN §4).
 //!
-//! - [`Store`] owns one [`MemTable`] per [`Table`](grayscope_core::Table).
-//!   [`Store::append`] adds a record batch; once it returns, the rows are
-//!   visible to every query that starts afterwards.
-//! - [`StoreTableProvider`] is the DataFusion `TableProvider` of one table:
-//!   a query scans a consistent snapshot of the table's batches.
+//! ```text
+//! append ─► write-ahead log ─► memtable ──flush──► Parquet parts
+//!           (fsync, group      (queryable    (zstd, sorted by time,
+//!            commit)            at once)      <table>/date=…/hour=…/)
+//! ```
+//!
+//! - [`Store::append`] returns once a batch is in the [`wal`] (fsynced, with
+//!   concurrent appends sharing one fsync) and in its table's memtable.
+//! - Memtables are flushed to Parquet parts by size or age; the log is
+//!   truncated behind them. On open, the log replays whatever was not
+//!   flushed, and half-written parts are cleaned up ([`RecoveryReport`]).
+//! - [`StoreTableProvider`] is the DataFusion `TableProvider` of a table:
+//!   memtables and parts as one table, each row exactly once, pruned by the
+//!   query's time range and filters.
+//! - Retention drops whole hour partitions; compaction merges the small
+//!   parts of finished hours. Memory is capped: over the cap, appends get
+//!   [`Error::Backpressure`] instead of being buffered.
 //!
 //! ```
-//! # tokio_test_shim::block_on(async {
-//! use grayscope_core::Table;
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use grayscope_core::{Table, config::StoreConfig};
 //! use grayscope_store::Store;
 //!
-//! let store = Store::in_memory();
+//! let dir = tempfile::tempdir().unwrap();
+//! let (store, _report) = Store::open(dir.path(), StoreConfig::default()).await.unwrap();
 //! let empty = arrow::record_batch::RecordBatch::new_empty(Table::Spans.schema());
 //! store.append(Table::Spans, empty).await.unwrap();
-//! assert_eq!(store.stats(Table::Spans).rows, 0);
+//! assert_eq!(store.stats(Table::Spans).rows(), 0);
+//! store.close().await.unwrap();
 //! # });
-//! # mod tokio_test_shim { pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f) } }
 //! ```
-//!
-//! Today the store is memory only; the write-ahead log, Parquet parts and
-//! recovery of DESIGN §4 build on this same interface.
 
+mod compaction;
 mod error;
+mod flush;
 mod memtable;
+mod parquet_part;
+mod partition;
+mod recovery;
 mod store;
+mod table;
 mod table_provider;
+pub mod wal;
 
 pub use error::{Error, Result};
-pub use memtable::{MemTable, TableStats};
-pub use store::Store;
-pub use table_provider::StoreTableProvider;
+pub use memtable::{MemBatch, MemTable};
+pub use parquet_part::{Part, PartMeta};
+pub use partition::Partition;
+pub use store::{RecoveryReport, Store, StoreStats};
+pub use table::{Snapshot, TableStats};
+pub use table_provider::{StoreTableProvider, time_bounds};

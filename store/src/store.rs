@@ -1,53 +1,575 @@
-//! The store: one memtable per table, the single place batches are written.
+//! The store: the write path (write-ahead log, then memtable), the
+//! background work (flushes, retention, compaction) and recovery on open.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arrow::record_batch::RecordBatch;
 use grayscope_core::Table;
+use grayscope_core::config::{StoreConfig, SyncMode};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
+use crate::compaction;
 use crate::error::{Error, Result};
-use crate::memtable::{MemTable, TableStats};
+use crate::flush::write_flush;
+use crate::parquet_part::{Part, PartWriterOptions, table_dir};
+use crate::recovery::{StoreState, scan_table};
+use crate::table::{TableData, TableStats};
 use crate::table_provider::StoreTableProvider;
+use crate::wal::{Apply, Damage, Lsn, SyncPolicy, Wal, WalOptions, WalStats};
 
-/// Every table's data. Cheap to clone; clones share the data.
+/// How long a part replaced by compaction or expired by retention stays on
+/// disk, so that queries planned before it left still find it.
+const OBSOLETE_GRACE: Duration = Duration::from_secs(600);
+/// How often retention and compaction run.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
+/// Retry hint given with back-pressure.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// What opening the store found and repaired.
+#[derive(Debug, Default)]
+pub struct RecoveryReport {
+    /// Live Parquet parts, all tables.
+    pub parts: usize,
+    /// Files removed or set aside (half-written or replaced parts), with why.
+    pub discarded: Vec<(PathBuf, String)>,
+    /// WAL records replayed into memtables.
+    pub replayed: u64,
+    /// WAL records already in Parquet, not replayed.
+    pub already_flushed: u64,
+    /// Damaged WAL ranges skipped; each is also logged.
+    pub wal_damage: Vec<Damage>,
+}
+
+/// Counters of the store's own health.
+#[derive(Debug, Default)]
+struct Counters {
+    rejected: AtomicU64,
+    flushes: AtomicU64,
+    flush_errors: AtomicU64,
+    compactions: AtomicU64,
+    expired_parts: AtomicU64,
+    last_flush_millis: AtomicU64,
+}
+
+/// Health figures of the whole store.
+#[derive(Debug, Clone, Default)]
+pub struct StoreStats {
+    /// Bytes held by memtables, all tables.
+    pub memory_bytes: usize,
+    /// The configured cap on that.
+    pub memory_limit: usize,
+    /// Appends refused with back-pressure since start.
+    pub rejected_appends: u64,
+    /// Flushes completed since start.
+    pub flushes: u64,
+    /// Flushes that failed (and were retried) since start.
+    pub flush_errors: u64,
+    /// Compactions since start.
+    pub compactions: u64,
+    /// Parts dropped by retention since start.
+    pub expired_parts: u64,
+    /// Age of the oldest unflushed batch: how far Parquet lags behind.
+    pub flush_lag: Duration,
+    /// Milliseconds since the epoch of the last completed flush (0: none).
+    pub last_flush_unix_millis: u64,
+    /// The write-ahead log.
+    pub wal: WalStats,
+}
+
+/// Every table's data, durable. Cheap to clone; clones share the store.
 #[derive(Debug, Clone)]
 pub struct Store {
-    tables: Arc<[Arc<MemTable>; 3]>,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    data_dir: PathBuf,
+    config: StoreConfig,
+    tables: [Arc<TableData>; 3],
+    wal: Wal,
+    memory: Arc<AtomicUsize>,
+    /// Bytes of appends accepted but not yet in a memtable.
+    reserved: AtomicUsize,
+    applied: Arc<AtomicU64>,
+    next_part_id: AtomicU64,
+    flush_wanted: Arc<Notify>,
+    counters: Counters,
+    graveyard: Mutex<Vec<(Instant, Arc<Part>)>>,
+    /// Serialises flushes (and writes of the state file).
+    flush_lock: tokio::sync::Mutex<()>,
+    shutdown: CancellationToken,
+    maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+fn index(table: Table) -> usize {
+    Table::ALL
+        .iter()
+        .position(|t| *t == table)
+        .unwrap_or_default()
+}
+
+fn now_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+/// Puts committed batches into memtables, in log order.
+struct Applier {
+    tables: [Arc<TableData>; 3],
+    memory: Arc<AtomicUsize>,
+    applied: Arc<AtomicU64>,
+    flush_size: usize,
+    flush_wanted: Arc<Notify>,
+}
+
+impl Apply for Applier {
+    fn apply(&self, lsn: Lsn, table: Table, batch: RecordBatch) {
+        let data = &self.tables[index(table)];
+        let bytes = data.insert(lsn, batch);
+        self.memory.fetch_add(bytes, Ordering::AcqRel);
+        self.applied.fetch_max(lsn, Ordering::AcqRel);
+        if data.active_size().0 >= self.flush_size {
+            self.flush_wanted.notify_one();
+        }
+    }
 }
 
 impl Store {
-    /// A store that keeps everything in memory.
-    pub fn in_memory() -> Store {
-        Store {
-            tables: Arc::new(Table::ALL.map(|table| Arc::new(MemTable::new(table)))),
-        }
+    /// Opens (creating) the store in `data_dir`: recovers parts and the
+    /// write-ahead log, then starts background flushing. Must be called
+    /// inside a tokio runtime.
+    pub async fn open(data_dir: &Path, config: StoreConfig) -> Result<(Store, RecoveryReport)> {
+        let data_dir = data_dir.to_owned();
+        let (inner, report) = tokio::task::spawn_blocking(move || open_blocking(data_dir, config))
+            .await
+            .map_err(|_| Error::Closed)??;
+        let inner = Arc::new(inner);
+        let task = tokio::spawn(maintain(
+            Arc::downgrade(&inner),
+            inner.shutdown.clone(),
+            inner.flush_wanted.clone(),
+        ));
+        *inner
+            .maintenance
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = Some(task);
+        Ok((Store { inner }, report))
     }
 
-    fn memtable(&self, table: Table) -> &Arc<MemTable> {
-        let index = Table::ALL
-            .iter()
-            .position(|t| *t == table)
-            .unwrap_or_default();
-        &self.tables[index]
-    }
-
-    /// Appends a batch to `table`. When this returns `Ok`, the rows are
-    /// visible to every query that starts afterwards.
+    /// Appends a batch to `table`. When this returns `Ok`, the batch is in
+    /// the write-ahead log (durable as `[store.wal] sync` says) and visible
+    /// to every query that starts afterwards. When the memtables are over
+    /// their memory limit it returns [`Error::Backpressure`] at once,
+    /// having written nothing.
     pub async fn append(&self, table: Table, batch: RecordBatch) -> Result<()> {
         if batch.schema() != table.schema() {
             return Err(Error::SchemaMismatch { table });
         }
-        self.memtable(table).push(batch);
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        // Reserve the batch's memory before writing it, so that memtables
+        // plus appends in flight never exceed the limit.
+        let size = batch.get_array_memory_size();
+        let limit = self.inner.config.memory_limit.as_usize();
+        let reserved = self.inner.reserved.fetch_add(size, Ordering::AcqRel) + size;
+        let used = self.inner.memory.load(Ordering::Acquire);
+        if used + reserved > limit {
+            self.inner.reserved.fetch_sub(size, Ordering::AcqRel);
+            self.inner.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            self.inner.flush_wanted.notify_one();
+            return Err(Error::Backpressure {
+                used,
+                limit,
+                retry_after: RETRY_AFTER,
+            });
+        }
+        let appended = self.inner.wal.append(table, batch).await;
+        // Applied (now counted in `memory`) or failed: either way no longer
+        // in flight.
+        self.inner.reserved.fetch_sub(size, Ordering::AcqRel);
+        appended?;
         Ok(())
     }
 
     /// The DataFusion table provider of `table`.
     pub fn provider(&self, table: Table) -> Arc<StoreTableProvider> {
-        Arc::new(StoreTableProvider::new(self.memtable(table).clone()))
+        Arc::new(StoreTableProvider::new(
+            self.inner.tables[index(table)].clone(),
+        ))
     }
 
     /// Size figures of `table`.
     pub fn stats(&self, table: Table) -> TableStats {
-        self.memtable(table).stats()
+        self.inner.tables[index(table)].stats()
+    }
+
+    /// The live parts of `table`.
+    pub fn parts(&self, table: Table) -> Vec<Arc<Part>> {
+        self.inner.tables[index(table)].parts()
+    }
+
+    /// Health figures of the whole store.
+    pub fn store_stats(&self) -> StoreStats {
+        let inner = &self.inner;
+        let flush_lag = inner
+            .tables
+            .iter()
+            .filter_map(|t| t.active_size().1)
+            .map(|created| created.elapsed())
+            .max()
+            .unwrap_or_default();
+        StoreStats {
+            memory_bytes: inner.memory.load(Ordering::Acquire),
+            memory_limit: inner.config.memory_limit.as_usize(),
+            rejected_appends: inner.counters.rejected.load(Ordering::Relaxed),
+            flushes: inner.counters.flushes.load(Ordering::Relaxed),
+            flush_errors: inner.counters.flush_errors.load(Ordering::Relaxed),
+            compactions: inner.counters.compactions.load(Ordering::Relaxed),
+            expired_parts: inner.counters.expired_parts.load(Ordering::Relaxed),
+            flush_lag,
+            last_flush_unix_millis: inner.counters.last_flush_millis.load(Ordering::Relaxed),
+            wal: inner.wal.stats(),
+        }
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// Flushes every memtable to Parquet now, whatever its size.
+    pub async fn flush(&self) -> Result<()> {
+        self.inner.flush(true).await
+    }
+
+    /// Runs retention and compaction now, as if `now_nanos` were the time.
+    pub async fn housekeeping_at(&self, now_nanos: i64) -> Result<()> {
+        self.inner.housekeeping(now_nanos).await
+    }
+
+    /// Stops background work, flushes what it can and closes the log.
+    pub async fn close(self) -> Result<()> {
+        self.inner.shutdown.cancel();
+        let task = self
+            .inner
+            .maintenance
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        if let Err(error) = self.inner.flush(true).await {
+            // Nothing is lost: the log still holds what did not flush.
+            tracing::warn!(%error, "final flush failed; the write-ahead log will replay it");
+        }
+        self.inner.wal.clone().close().await
+    }
+}
+
+fn open_blocking(data_dir: PathBuf, config: StoreConfig) -> Result<(Inner, RecoveryReport)> {
+    std::fs::create_dir_all(&data_dir).map_err(|source| Error::DataDir {
+        path: data_dir.clone(),
+        source,
+    })?;
+    let state = StoreState::load(&data_dir)?;
+    let mut report = RecoveryReport::default();
+    let mut max_id = 0;
+    let tables = Table::ALL.map(|table| {
+        let dir = table_dir(&data_dir, table);
+        let committed = state.flushed_lsn.get(table.name()).copied().unwrap_or(0);
+        let found = scan_table(&dir, committed);
+        (table, dir, committed, found)
+    });
+    let mut datas = Vec::with_capacity(3);
+    for (table, dir, committed, found) in tables {
+        let found = found?;
+        report.parts += found.parts.len();
+        report.discarded.extend(found.discarded);
+        max_id = max_id.max(found.max_id);
+        datas.push(Arc::new(TableData::new(table, dir, found.parts, committed)));
+    }
+    let tables: [Arc<TableData>; 3] = [datas[0].clone(), datas[1].clone(), datas[2].clone()];
+
+    let memory = Arc::new(AtomicUsize::new(0));
+    let applied = Arc::new(AtomicU64::new(0));
+    let flush_wanted = Arc::new(Notify::new());
+    let applier = Arc::new(Applier {
+        tables: tables.clone(),
+        memory: memory.clone(),
+        applied: applied.clone(),
+        flush_size: config.flush_size.as_usize(),
+        flush_wanted: flush_wanted.clone(),
+    });
+    let options = WalOptions {
+        sync: match config.wal.sync {
+            SyncMode::Commit => SyncPolicy::EveryCommit,
+            SyncMode::Interval => SyncPolicy::Interval(config.wal.sync_interval.get()),
+        },
+        segment_size: config.wal.segment_size.0,
+        ..WalOptions::default()
+    };
+    let (wal, recovery) = Wal::open(&data_dir.join("wal"), options, applier.clone())?;
+    for damage in &recovery.damage {
+        tracing::warn!(%damage, "write-ahead log damage skipped during recovery");
+    }
+    report.wal_damage = recovery.damage;
+    for record in recovery.records {
+        let data = &tables[index(record.table)];
+        if record.lsn > data.flushed_lsn() {
+            applier.apply(record.lsn, record.table, record.batch);
+            report.replayed += 1;
+        } else {
+            report.already_flushed += 1;
+        }
+    }
+    tracing::info!(
+        parts = report.parts,
+        replayed = report.replayed,
+        already_flushed = report.already_flushed,
+        discarded = report.discarded.len(),
+        wal_damage = report.wal_damage.len(),
+        "store recovered"
+    );
+    let inner = Inner {
+        data_dir,
+        config,
+        tables,
+        wal,
+        memory,
+        reserved: AtomicUsize::new(0),
+        applied,
+        next_part_id: AtomicU64::new(max_id + 1),
+        flush_wanted,
+        counters: Counters::default(),
+        graveyard: Mutex::new(Vec::new()),
+        flush_lock: tokio::sync::Mutex::new(()),
+        shutdown: CancellationToken::new(),
+        maintenance: Mutex::new(None),
+    };
+    Ok((inner, report))
+}
+
+/// Background work. Holds the store only while working, so that dropping
+/// every `Store` handle stops it (and releases the log).
+async fn maintain(store: std::sync::Weak<Inner>, shutdown: CancellationToken, wanted: Arc<Notify>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_housekeeping = Instant::now();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = wanted.notified() => {}
+            _ = tick.tick() => {}
+        }
+        let Some(inner) = store.upgrade() else {
+            return;
+        };
+        if let Err(error) = inner.flush(false).await {
+            tracing::warn!(%error, "flush failed; will retry");
+        }
+        if last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY {
+            last_housekeeping = Instant::now();
+            if let Err(error) = inner.housekeeping(now_nanos()).await {
+                tracing::warn!(%error, "retention or compaction failed; will retry");
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn part_options(&self) -> PartWriterOptions {
+        PartWriterOptions {
+            row_group_rows: self.config.row_group_rows,
+        }
+    }
+
+    /// Freezes memtables that are due (all non-empty ones with `force`),
+    /// writes every frozen memtable as parts, commits, truncates the log.
+    async fn flush(self: &Arc<Self>, force: bool) -> Result<()> {
+        let _serial = self.flush_lock.lock().await;
+        let flush_size = self.config.flush_size.as_usize();
+        let flush_interval = self.config.flush_interval.get();
+        let over_memory =
+            self.memory.load(Ordering::Acquire) >= self.config.memory_limit.as_usize() / 2;
+        for table in &self.tables {
+            let (bytes, created) = table.active_size();
+            let old = created.is_some_and(|c| c.elapsed() >= flush_interval);
+            if bytes > 0 && (force || bytes >= flush_size || old || over_memory) {
+                table.freeze();
+            }
+        }
+        let mut first_error = None;
+        for table in &self.tables {
+            for frozen in table.pending_flushes() {
+                let started = Instant::now();
+                let inner = self.clone();
+                let data = table.clone();
+                let job = frozen.clone();
+                let written = tokio::task::spawn_blocking(move || {
+                    write_flush(&data, &job, &inner.next_part_id, &inner.part_options())
+                })
+                .await
+                .map_err(|_| Error::Closed)
+                .and_then(|r| r);
+                let parts = match written {
+                    Ok(parts) => parts,
+                    Err(error) => {
+                        self.counters.flush_errors.fetch_add(1, Ordering::Relaxed);
+                        first_error.get_or_insert(error);
+                        // Later memtables of this table must wait: parts
+                        // commit in log order.
+                        break;
+                    }
+                };
+                // Commit point: the state file says the table is in Parquet
+                // up to this memtable's last record.
+                let mut state = self.state();
+                if let Some(lsn) = frozen.last_lsn() {
+                    state
+                        .flushed_lsn
+                        .insert(table.table().name().to_owned(), lsn);
+                }
+                let data_dir = self.data_dir.clone();
+                let saved = tokio::task::spawn_blocking(move || state.save(&data_dir))
+                    .await
+                    .map_err(|_| Error::Closed)
+                    .and_then(|r| r);
+                if let Err(error) = saved {
+                    // The parts stay uncommitted; recovery would delete them
+                    // and replay the log. Retry the whole flush later.
+                    for part in &parts {
+                        let _ = std::fs::remove_file(part.path());
+                    }
+                    self.counters.flush_errors.fetch_add(1, Ordering::Relaxed);
+                    first_error.get_or_insert(error);
+                    break;
+                }
+                let rows = frozen.rows();
+                let count = parts.len();
+                table.complete_flush(&frozen, parts);
+                self.memory.fetch_sub(frozen.bytes(), Ordering::AcqRel);
+                self.counters.flushes.fetch_add(1, Ordering::Relaxed);
+                let millis = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or_default();
+                self.counters
+                    .last_flush_millis
+                    .store(millis, Ordering::Relaxed);
+                tracing::debug!(table = %table.table(), rows, parts = count, elapsed_ms = started.elapsed().as_millis() as u64, "flushed");
+            }
+        }
+        self.truncate_wal()?;
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// The state file's content: every table's committed sequence number.
+    fn state(&self) -> StoreState {
+        StoreState {
+            flushed_lsn: self
+                .tables
+                .iter()
+                .map(|t| (t.table().name().to_owned(), t.flushed_lsn()))
+                .collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    /// Drops log segments whose every record is in Parquet.
+    fn truncate_wal(&self) -> Result<()> {
+        // Records past `applied` may be written but not yet in a memtable:
+        // never truncate past them.
+        let in_flight = self.applied.load(Ordering::Acquire) + 1;
+        let oldest = self
+            .tables
+            .iter()
+            .filter_map(|t| t.oldest_unflushed_lsn())
+            .min()
+            .unwrap_or(in_flight);
+        self.wal.truncate_before(oldest.min(in_flight))
+    }
+
+    /// Retention, compaction, and deletion of obsolete files.
+    async fn housekeeping(self: &Arc<Self>, now: i64) -> Result<()> {
+        for table in &self.tables {
+            let retention = self.config.retention_of(table.table()).get();
+            let horizon =
+                now.saturating_sub(i64::try_from(retention.as_nanos()).unwrap_or(i64::MAX));
+            let expired = table.drop_parts(|part| part.partition().end_nanos() <= horizon);
+            if !expired.is_empty() {
+                tracing::info!(table = %table.table(), parts = expired.len(), "retention dropped parts");
+                self.counters
+                    .expired_parts
+                    .fetch_add(expired.len() as u64, Ordering::Relaxed);
+                self.bury(expired);
+            }
+        }
+        let target = self.config.compact_below.0;
+        for table in &self.tables {
+            for group in compaction::plan(table, now, target) {
+                let inner = self.clone();
+                let data = table.clone();
+                let parts = group.clone();
+                let merged = tokio::task::spawn_blocking(move || {
+                    compaction::merge(&data, &parts, &inner.next_part_id, &inner.part_options())
+                })
+                .await
+                .map_err(|_| Error::Closed)??;
+                if merged {
+                    self.counters.compactions.fetch_add(1, Ordering::Relaxed);
+                    self.bury(group);
+                }
+            }
+        }
+        self.dig_up(Instant::now());
+        Ok(())
+    }
+
+    /// Keeps obsolete parts' files for the grace period.
+    fn bury(&self, parts: Vec<Arc<Part>>) {
+        let mut graveyard = self.graveyard.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        graveyard.extend(parts.into_iter().map(|part| (now, part)));
+    }
+
+    /// Deletes obsolete files whose grace period is over, and directories
+    /// left empty.
+    fn dig_up(&self, now: Instant) {
+        let due: Vec<Arc<Part>> = {
+            let mut graveyard = self.graveyard.lock().unwrap_or_else(|p| p.into_inner());
+            let (due, keep): (Vec<_>, Vec<_>) = graveyard
+                .drain(..)
+                .partition(|(since, _)| now.duration_since(*since) >= OBSOLETE_GRACE);
+            *graveyard = keep;
+            due.into_iter().map(|(_, part)| part).collect()
+        };
+        for part in due {
+            match std::fs::remove_file(part.path()) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    tracing::warn!(path = %part.path().display(), %error, "cannot delete an obsolete part")
+                }
+            }
+            // Remove the hour and date directories if now empty.
+            if let Some(hour_dir) = part.path().parent()
+                && std::fs::remove_dir(hour_dir).is_ok()
+                && let Some(date_dir) = hour_dir.parent()
+            {
+                let _ = std::fs::remove_dir(date_dir);
+            }
+        }
     }
 }

@@ -1,32 +1,44 @@
-//! The DataFusion `TableProvider` of one table.
+//! The DataFusion `TableProvider` of one table: the rows in memory and the
+//! rows in Parquet parts, as one table.
 
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result;
-use datafusion::logical_expr::Expr;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::union::UnionExec;
+use object_store::ObjectMeta;
 
-use crate::memtable::MemTable;
+use crate::table::TableData;
 
-/// Scans one table. Each scan reads a snapshot taken when the query's plan
-/// is built, so a query sees every batch acknowledged before it started and
-/// each row exactly once.
+/// Scans one table. A scan reads a snapshot taken when the query's plan is
+/// built: every batch acknowledged before, each row exactly once whether
+/// it is still in memory, being flushed, or in a part. Parts and in-memory
+/// batches outside the query's `time` range are skipped, and the query's
+/// filters prune Parquet row groups by their statistics.
 #[derive(Debug)]
 pub struct StoreTableProvider {
-    memtable: Arc<MemTable>,
+    table: Arc<TableData>,
     schema: SchemaRef,
 }
 
 impl StoreTableProvider {
-    /// The provider of the table held in `memtable`.
-    pub fn new(memtable: Arc<MemTable>) -> StoreTableProvider {
-        let schema = memtable.table().schema();
-        StoreTableProvider { memtable, schema }
+    /// The provider of `table`.
+    pub fn new(table: Arc<TableData>) -> StoreTableProvider {
+        let schema = table.table().schema();
+        StoreTableProvider { table, schema }
     }
 }
 
@@ -40,16 +52,152 @@ impl TableProvider for StoreTableProvider {
         TableType::Base
     }
 
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        // Used for pruning only; DataFusion still applies every filter.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
+        filters: &[Expr],
+        limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batches = self.memtable.snapshot();
-        let exec =
-            MemorySourceConfig::try_new_exec(&[batches], self.schema.clone(), projection.cloned())?;
-        Ok(exec)
+        let snapshot = self.table.snapshot();
+        let (from, to) = time_bounds(filters);
+        let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+
+        let memory: Vec<_> = snapshot
+            .memory
+            .into_iter()
+            .filter(|b| b.overlaps(from, to))
+            .map(|b| b.batch)
+            .collect();
+        if !memory.is_empty() {
+            inputs.push(MemorySourceConfig::try_new_exec(
+                &[memory],
+                self.schema.clone(),
+                projection.cloned(),
+            )?);
+        }
+
+        let parts: Vec<_> = snapshot
+            .parts
+            .into_iter()
+            .filter(|p| p.overlaps(from, to))
+            .collect();
+        if !parts.is_empty() {
+            let mut source = ParquetSource::new(self.schema.clone());
+            if let Some(predicate) = conjunction(filters.iter().cloned()) {
+                let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+                source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);
+            }
+            let groups = state.config().target_partitions().max(1);
+            let mut files: Vec<Vec<PartitionedFile>> = vec![Vec::new(); groups.min(parts.len())];
+            for (i, part) in parts.iter().enumerate() {
+                let location = object_store::path::Path::from_filesystem_path(part.path())
+                    .map_err(|e| datafusion::error::DataFusionError::External(e.into()))?;
+                let meta = ObjectMeta {
+                    location,
+                    last_modified: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+                    size: part.size(),
+                    e_tag: None,
+                    version: None,
+                };
+                let slot = i % files.len();
+                files[slot].push(PartitionedFile::new_from_meta(meta));
+            }
+            let config =
+                FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
+                    .with_file_groups(files.into_iter().map(FileGroup::new).collect())
+                    .with_projection_indices(projection.cloned())?
+                    .with_limit(limit)
+                    .build();
+            inputs.push(DataSourceExec::from_data_source(config));
+        }
+
+        match inputs.len() {
+            0 => {
+                let schema = match projection {
+                    Some(p) => Arc::new(self.schema.project(p)?),
+                    None => self.schema.clone(),
+                };
+                Ok(Arc::new(EmptyExec::new(schema)))
+            }
+            _ => UnionExec::try_new(inputs),
+        }
+    }
+}
+
+/// The `[from, to]` range of `time` that `filters` allow, in nanoseconds;
+/// unbounded sides are `i64::MIN` / `i64::MAX`.
+pub fn time_bounds(filters: &[Expr]) -> (i64, i64) {
+    let mut range = (i64::MIN, i64::MAX);
+    for filter in filters {
+        narrow(filter, &mut range);
+    }
+    range
+}
+
+fn narrow(expr: &Expr, range: &mut (i64, i64)) {
+    match expr {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            if *op == Operator::And {
+                narrow(left, range);
+                narrow(right, range);
+                return;
+            }
+            let (op, value) = match (left.as_ref(), right.as_ref()) {
+                (Expr::Column(c), Expr::Literal(v, _)) if c.name == "time" => (*op, v),
+                (Expr::Literal(v, _), Expr::Column(c)) if c.name == "time" => match op.swap() {
+                    Some(op) => (op, v),
+                    None => return,
+                },
+                _ => return,
+            };
+            let Some(nanos) = timestamp_nanos(value) else {
+                return;
+            };
+            match op {
+                Operator::Gt | Operator::GtEq => range.0 = range.0.max(nanos),
+                Operator::Lt | Operator::LtEq => range.1 = range.1.min(nanos),
+                Operator::Eq => {
+                    range.0 = range.0.max(nanos);
+                    range.1 = range.1.min(nanos);
+                }
+                _ => {}
+            }
+        }
+        Expr::Between(between) if !between.negated => {
+            if let (Expr::Column(c), Expr::Literal(low, _), Expr::Literal(high, _)) = (
+                between.expr.as_ref(),
+                between.low.as_ref(),
+                between.high.as_ref(),
+            ) && c.name == "time"
+            {
+                if let Some(low) = timestamp_nanos(low) {
+                    range.0 = range.0.max(low);
+                }
+                if let Some(high) = timestamp_nanos(high) {
+                    range.1 = range.1.min(high);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A timestamp literal in nanoseconds; rounding keeps the bound inclusive.
+fn timestamp_nanos(value: &ScalarValue) -> Option<i64> {
+    match value {
+        ScalarValue::TimestampNanosecond(Some(v), _) => Some(*v),
+        ScalarValue::TimestampMicrosecond(Some(v), _) => v.checked_mul(1_000),
+        ScalarValue::TimestampMillisecond(Some(v), _) => v.checked_mul(1_000_000),
+        ScalarValue::TimestampSecond(Some(v), _) => v.checked_mul(1_000_000_000),
+        _ => None,
     }
 }

@@ -21,6 +21,12 @@ pub struct OtlpConfig {
     /// Larger requests get HTTP 413 / gRPC RESOURCE_EXHAUSTED and are not
     /// read further. Default `16MiB`.
     pub max_request_size: ByteSize,
+    /// Export requests handled at once, over both protocols. Further
+    /// requests are answered with back-pressure at once (HTTP 429 with
+    /// Retry-After, gRPC RESOURCE_EXHAUSTED with retry info), so memory for
+    /// request bodies stays under this many times `max_request_size`.
+    /// Default 64.
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for OtlpConfig {
@@ -29,6 +35,7 @@ impl Default for OtlpConfig {
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 4317)),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 4318)),
             max_request_size: ByteSize(16 * 1024 * 1024),
+            max_concurrent_requests: 64,
         }
     }
 }
@@ -37,6 +44,9 @@ impl OtlpConfig {
     pub(crate) fn validate(&self) -> Result<()> {
         if self.max_request_size.0 < 1024 {
             return Err(invalid("otlp.max_request_size", "must be at least 1 KiB"));
+        }
+        if self.max_concurrent_requests == 0 {
+            return Err(invalid("otlp.max_concurrent_requests", "must not be zero"));
         }
         Ok(())
     }

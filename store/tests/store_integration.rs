@@ -1,0 +1,377 @@
+//! The store's promises, through its public interface: what was appended
+//! is queryable at once, survives flushes and restarts exactly once, and
+//! memory stays under its cap.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow::array::{
+    Array, ArrayRef, Int32Array, Int64Array, ListArray, MapBuilder, StringArray, StringBuilder,
+    TimestampNanosecondArray, UInt32Array, new_empty_array, new_null_array,
+};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, Field};
+use arrow::record_batch::RecordBatch;
+use datafusion::prelude::SessionContext;
+use grayscope_core::Table;
+use grayscope_core::config::{ByteSize, ConfigDuration, StoreConfig};
+use grayscope_store::{Error, Store};
+
+/// 2025-11-24T16:00:00Z.
+const T0: i64 = 1_764_000_000_000_000_000;
+const HOUR: i64 = 3_600_000_000_000;
+
+/// A `spans` batch: one row per time, named `{prefix}-{i}`.
+fn spans(prefix: &str, times: &[i64]) -> RecordBatch {
+    let schema = Table::Spans.schema();
+    let n = times.len();
+    let columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|field| column(field, n, prefix, times))
+        .collect();
+    RecordBatch::try_new(schema, columns).unwrap()
+}
+
+fn column(field: &Field, n: usize, prefix: &str, times: &[i64]) -> ArrayRef {
+    match (field.name().as_str(), field.data_type()) {
+        ("time" | "end_time", _) => {
+            Arc::new(TimestampNanosecondArray::from(times.to_vec()).with_timezone("UTC"))
+        }
+        ("name", _) => Arc::new(StringArray::from_iter_values(
+            (0..n).map(|i| format!("{prefix}-{i}")),
+        )),
+        ("cohort", _) => Arc::new(StringArray::from_iter_values(
+            (0..n).map(|i| if i % 2 == 0 { "baseline" } else { "canary" }),
+        )),
+        (_, _) if field.is_nullable() => new_null_array(field.data_type(), n),
+        (_, DataType::Utf8) => Arc::new(StringArray::from_iter_values((0..n).map(|_| "x"))),
+        (_, DataType::Int64) => Arc::new(Int64Array::from(vec![1; n])),
+        (_, DataType::Int32) => Arc::new(Int32Array::from(vec![1; n])),
+        (_, DataType::UInt32) => Arc::new(UInt32Array::from(vec![1; n])),
+        (_, DataType::Map(_, _)) => {
+            let mut map = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+            for _ in 0..n {
+                map.keys().append_value("k");
+                map.values().append_value("v");
+                map.append(true).unwrap();
+            }
+            Arc::new(map.finish())
+        }
+        (_, DataType::List(item)) => Arc::new(ListArray::new(
+            item.clone(),
+            OffsetBuffer::new_zeroed(n),
+            new_empty_array(item.data_type()),
+            None,
+        )),
+        (name, other) => panic!("no test value for {name}: {other}"),
+    }
+}
+
+fn config() -> StoreConfig {
+    StoreConfig {
+        // Flushes happen only when a test asks, unless it says otherwise.
+        flush_interval: ConfigDuration::from_secs(3600),
+        ..StoreConfig::default()
+    }
+}
+
+async fn count(store: &Store, sql_where: &str) -> i64 {
+    let ctx = SessionContext::new();
+    ctx.register_table("spans", store.provider(Table::Spans))
+        .unwrap();
+    let batches = ctx
+        .sql(&format!("SELECT count(*) AS n FROM spans {sql_where}"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    batches[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .value(0)
+}
+
+async fn names(store: &Store) -> Vec<String> {
+    let ctx = SessionContext::new();
+    ctx.register_table("spans", store.provider(Table::Spans))
+        .unwrap();
+    let batches = ctx
+        .sql("SELECT name FROM spans ORDER BY name")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    batches
+        .iter()
+        .flat_map(|b| {
+            let names = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+            (0..names.len())
+                .map(|i| names.value(i).to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appended_rows_are_queryable_at_once_and_after_flush_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, report) = Store::open(dir.path(), config()).await.unwrap();
+    assert_eq!(report.replayed, 0);
+
+    store
+        .append(Table::Spans, spans("a", &[T0, T0 + 1, T0 + 2]))
+        .await
+        .unwrap();
+    assert_eq!(count(&store, "").await, 3);
+
+    store.flush().await.unwrap();
+    assert_eq!(store.stats(Table::Spans).memory_rows, 0);
+    assert_eq!(store.stats(Table::Spans).part_rows, 3);
+    assert_eq!(count(&store, "").await, 3);
+
+    // Rows still in memory at shutdown come back from the log.
+    store
+        .append(Table::Spans, spans("b", &[T0 + 3, T0 + 4]))
+        .await
+        .unwrap();
+    drop(store); // no close: as if the process had died
+    let (store, report) = Store::open(dir.path(), config()).await.unwrap();
+    assert_eq!(report.replayed, 1, "{report:?}");
+    assert_eq!(report.parts, 1);
+    let mut expected: Vec<String> = ["a-0", "a-1", "a-2", "b-0", "b-1"].map(String::from).into();
+    expected.sort();
+    assert_eq!(names(&store).await, expected);
+
+    // A graceful close flushes; the next open replays nothing.
+    store.close().await.unwrap();
+    let (store, report) = Store::open(dir.path(), config()).await.unwrap();
+    assert_eq!(report.replayed, 0, "{report:?}");
+    assert_eq!(names(&store).await, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_are_hour_partitioned_parquet_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path(), config()).await.unwrap();
+    store
+        .append(
+            Table::Spans,
+            spans("p", &[T0 + 2 * HOUR + 5, T0, T0 + 1, T0 + 2 * HOUR]),
+        )
+        .await
+        .unwrap();
+    store.flush().await.unwrap();
+    let mut parts: Vec<_> = store
+        .parts(Table::Spans)
+        .iter()
+        .map(|p| {
+            p.path()
+                .strip_prefix(dir.path())
+                .unwrap()
+                .parent()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    parts.sort();
+    assert_eq!(
+        parts,
+        vec![
+            "spans/date=2025-11-24/hour=16",
+            "spans/date=2025-11-24/hour=18"
+        ]
+    );
+    for part in store.parts(Table::Spans) {
+        let name = part
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            name.starts_with("part-") && name.ends_with(".parquet"),
+            "{name}"
+        );
+        // Sorted by time within the part.
+        assert!(part.meta().min_time <= part.meta().max_time);
+    }
+    // Time filters skip parts and still return exactly the matching rows.
+    assert_eq!(
+        count(
+            &store,
+            &format!("WHERE time >= to_timestamp_nanos({})", T0 + HOUR)
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        count(
+            &store,
+            &format!("WHERE time < to_timestamp_nanos({})", T0 + 2)
+        )
+        .await,
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_see_every_row_exactly_once_across_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path(), config()).await.unwrap();
+    let acknowledged = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let store = store.clone();
+        let acknowledged = acknowledged.clone();
+        tokio::spawn(async move {
+            for round in 0..60 {
+                let times: Vec<i64> = (0..100)
+                    .map(|i| T0 + (round * 100 + i) * 1_000_000)
+                    .collect();
+                store
+                    .append(Table::Spans, spans(&format!("r{round:02}"), &times))
+                    .await
+                    .unwrap();
+                acknowledged.fetch_add(100, Ordering::SeqCst);
+                if round % 7 == 3 {
+                    store.flush().await.unwrap();
+                }
+            }
+        })
+    };
+    let mut checks = 0;
+    while !writer.is_finished() {
+        let before = acknowledged.load(Ordering::SeqCst) as i64;
+        let seen = count(&store, "").await;
+        let after = acknowledged.load(Ordering::SeqCst) as i64;
+        // Never a duplicate, never a gap: between what was acknowledged
+        // when the query started and when it ended, in whole batches.
+        assert!(
+            before <= seen && seen <= after + 100,
+            "{before} <= {seen} <= {after}+100"
+        );
+        assert_eq!(seen % 100, 0, "a batch was split: {seen}");
+        checks += 1;
+    }
+    writer.await.unwrap();
+    assert!(checks > 5, "only {checks} queries ran during the writes");
+    assert!(store.parts(Table::Spans).len() >= 5);
+    assert_eq!(count(&store, "").await, 6000);
+    let distinct = {
+        let ctx = SessionContext::new();
+        ctx.register_table("spans", store.provider(Table::Spans))
+            .unwrap();
+        let batches = ctx
+            .sql("SELECT count(DISTINCT name || CAST(time AS VARCHAR)) FROM spans")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .value(0)
+    };
+    assert_eq!(distinct, 6000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_drops_whole_expired_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path(), config()).await.unwrap();
+    let old = T0 - 8 * 24 * HOUR;
+    store
+        .append(Table::Spans, spans("old", &[old, old + 1]))
+        .await
+        .unwrap();
+    store
+        .append(Table::Spans, spans("new", &[T0]))
+        .await
+        .unwrap();
+    store.flush().await.unwrap();
+    assert_eq!(store.parts(Table::Spans).len(), 2);
+
+    // Seven days after T0, the partition of T0 - 8 days has expired.
+    store.housekeeping_at(T0 + HOUR).await.unwrap();
+    assert_eq!(store.parts(Table::Spans).len(), 1);
+    assert_eq!(names(&store).await, vec!["new-0".to_owned()]);
+    assert_eq!(store.store_stats().expired_parts, 1);
+
+    // And it stays gone after a restart.
+    drop(store);
+    let (store, _) = Store::open(dir.path(), config()).await.unwrap();
+    store.housekeeping_at(T0 + HOUR).await.unwrap();
+    assert_eq!(names(&store).await, vec!["new-0".to_owned()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_merges_the_parts_of_finished_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path(), config()).await.unwrap();
+    for round in 0..4 {
+        let times = [T0 + round * 10, T0 + round * 10 + 1];
+        store
+            .append(Table::Spans, spans(&format!("c{round}"), &times))
+            .await
+            .unwrap();
+        store.flush().await.unwrap();
+    }
+    assert_eq!(store.parts(Table::Spans).len(), 4);
+    let before = names(&store).await;
+
+    store.housekeeping_at(T0 + 2 * HOUR).await.unwrap();
+    let parts = store.parts(Table::Spans);
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0].meta().replaces.len(), 4);
+    assert_eq!(names(&store).await, before);
+
+    // After a restart the replaced parts' files are cleaned up, and each
+    // row is still there once.
+    drop(store);
+    let (store, report) = Store::open(dir.path(), config()).await.unwrap();
+    assert_eq!(report.parts, 1);
+    assert_eq!(report.discarded.len(), 4, "{:?}", report.discarded);
+    assert_eq!(names(&store).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_memory_limit_appends_get_backpressure_until_a_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = spans("m", &[T0; 200]);
+    let size = batch.get_array_memory_size();
+    let config = StoreConfig {
+        flush_size: ByteSize(size as u64 * 100),
+        memory_limit: ByteSize(size as u64 * 3 + size as u64 / 2),
+        ..config()
+    };
+    let (store, _) = Store::open(dir.path(), config).await.unwrap();
+    let mut accepted = 0;
+    let mut refused = 0;
+    for _ in 0..10 {
+        match store.append(Table::Spans, batch.clone()).await {
+            Ok(()) => accepted += 1,
+            Err(Error::Backpressure { used, limit, .. }) => {
+                assert!(used <= limit);
+                refused += 1;
+            }
+            Err(other) => panic!("unexpected {other}"),
+        }
+        assert!(store.store_stats().memory_bytes <= store.store_stats().memory_limit);
+    }
+    assert_eq!(accepted, 3);
+    assert_eq!(refused, 7);
+    assert_eq!(store.store_stats().rejected_appends, 7);
+    store.flush().await.unwrap();
+    store.append(Table::Spans, batch.clone()).await.unwrap();
+    assert_eq!(count(&store, "").await, 800);
+}
