@@ -12,6 +12,7 @@ mod e2e {
     pub mod harness;
     pub mod logs;
     pub mod metrics;
+    pub mod parquet_readers;
     pub mod sql_http;
     pub mod telemetry;
     pub mod traces;

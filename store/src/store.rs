@@ -301,7 +301,8 @@ fn open_blocking(data_dir: PathBuf, config: StoreConfig) -> Result<(Inner, Recov
     let tables: [Arc<TableData>; 3] = [datas[0].clone(), datas[1].clone(), datas[2].clone()];
 
     let memory = Arc::new(AtomicUsize::new(0));
-    let applied = Arc::new(AtomicU64::new(0));
+    let flushed = tables.iter().map(|t| t.flushed_lsn()).max().unwrap_or(0);
+    let applied = Arc::new(AtomicU64::new(flushed));
     let flush_wanted = Arc::new(Notify::new());
     let applier = Arc::new(Applier {
         tables: tables.clone(),
@@ -316,6 +317,9 @@ fn open_blocking(data_dir: PathBuf, config: StoreConfig) -> Result<(Inner, Recov
             SyncMode::Interval => SyncPolicy::Interval(config.wal.sync_interval.get()),
         },
         segment_size: config.wal.segment_size.0,
+        // Never reuse a number the parts already cover, even if the log
+        // directory was lost.
+        min_next_lsn: flushed + 1,
         ..WalOptions::default()
     };
     let (wal, recovery) = Wal::open(&data_dir.join("wal"), options, applier.clone())?;

@@ -150,6 +150,11 @@ pub struct WalOptions {
     /// Appends that may wait for the committer before
     /// [`Wal::append`] itself waits (back-pressure). Default: 256.
     pub queue_capacity: usize,
+    /// The lowest LSN new appends may get. The store passes one past the
+    /// highest LSN its Parquet parts cover, so that a log directory that
+    /// was lost or wiped never hands out numbers the parts already claim.
+    /// Default: 1.
+    pub min_next_lsn: Lsn,
 }
 
 impl Default for WalOptions {
@@ -159,6 +164,7 @@ impl Default for WalOptions {
             segment_size: 64 << 20,
             max_group_bytes: 4 << 20,
             queue_capacity: 256,
+            min_next_lsn: 1,
         }
     }
 }
@@ -395,7 +401,7 @@ impl Wal {
             .records
             .last()
             .map_or(0, |record| record.lsn);
-        let next_lsn = recovered.high_lsn + 1;
+        let next_lsn = (recovered.high_lsn + 1).max(options.min_next_lsn);
         let shared = Arc::new(Shared::new(
             dir.to_path_buf(),
             options.clone(),

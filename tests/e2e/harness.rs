@@ -44,6 +44,11 @@ impl Server {
 
     /// The configuration text `start_with_config(tables)` writes, for a test
     /// that rewrites the file before a reload.
+    /// The server's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self._data_dir.path().join("data")
+    }
+
     pub fn config_text(&self, tables: &str) -> String {
         Server::config(self._data_dir.path(), "", tables)
     }
