@@ -10,6 +10,8 @@
 //! - [`rule`]: the cohort routing rule language — [`rule::Rule::parse`] with
 //!   line/column errors, a public syntax tree, and a fast row evaluator over
 //!   attribute maps ([`rule::Rule::evaluate`]).
+//! - [`verdict`]: what the judge concludes — check outcomes, verdicts,
+//!   actions — shared by the judge, the API and the signals.
 //! - [`config`]: the TOML configuration, one `*Config` struct per component,
 //!   every field documented and defaulted, unknown fields rejected.
 //!
@@ -30,6 +32,7 @@ pub mod error;
 pub mod gray_flag;
 pub mod rule;
 pub mod schema;
+pub mod verdict;
 
 pub use config::Config;
 pub use error::{Error, Result};
