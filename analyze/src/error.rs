@@ -1,0 +1,55 @@
+//! The error type of `grayscope-analyze`.
+//!
+//! The statistics return `Option`s or result structs for degenerate data (an
+//! empty cohort, no events at all): those are facts about the data the judge
+//! must report as "no data", not failures. [`Error`] is for arguments no
+//! data could make valid — a count above its total, a negative exposure, a
+//! confidence level of 1.5 — which are the caller's to fix.
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An argument to a statistical function that no data could make valid.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// A confidence level outside (0, 1).
+    #[error("confidence level {level} is not strictly between 0 and 1")]
+    InvalidConfidence {
+        /// What we were given.
+        level: f64,
+    },
+    /// More events than trials in a proportion (`k` of `n`).
+    #[error("{events} events out of {trials} trials")]
+    EventsExceedTrials {
+        /// Events counted.
+        events: u64,
+        /// Trials they were counted in.
+        trials: u64,
+    },
+    /// An exposure (pod-hours, segments, log lines…) that is not a finite,
+    /// positive number.
+    #[error("exposure {exposure} is not a finite positive number")]
+    InvalidExposure {
+        /// What we were given.
+        exposure: f64,
+    },
+    /// A quantile level outside [0, 1].
+    #[error("quantile level {q} is not in [0, 1]")]
+    InvalidQuantile {
+        /// What we were given.
+        q: f64,
+    },
+    /// A histogram whose shape is inconsistent (bounds not increasing, bucket
+    /// counts not matching the bounds, a scale out of range…).
+    #[error("invalid histogram: {reason}")]
+    InvalidHistogram {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Two histograms that cannot be compared bucket by bucket.
+    #[error("histograms are not comparable: {reason}")]
+    IncomparableHistograms {
+        /// Why.
+        reason: &'static str,
+    },
+}

@@ -1,0 +1,36 @@
+//! grayscope's judge: it compares every canary cohort with its baseline and
+//! decides promote / hold / roll back (DESIGN §6).
+//!
+//! - [`stats`]: the statistics the judge's checks are built on — pure
+//!   functions, no I/O. Rank tests for distributions
+//!   ([`stats::mann_whitney`]) with a shift estimate and its confidence
+//!   interval ([`stats::hodges_lehmann`]); tests for proportions
+//!   ([`stats::proportions`]) and event rates ([`stats::rates`]) that stay
+//!   sensible on sparse and zero counts; multiple-testing correction
+//!   ([`stats::multiple_testing`]); effect sizes and floors
+//!   ([`stats::effect`]); sample quantiles ([`stats::quantiles`]) and OTLP
+//!   histograms ([`stats::histograms`]).
+//!
+//! ```
+//! use grayscope_analyze::stats::{
+//!     Alternative, Confidence, Direction, FloorCheck, Sample, hodges_lehmann, mann_whitney,
+//! };
+//!
+//! let baseline = Sample::new((0..400).map(|i| 100.0 + f64::from(i % 40)).collect());
+//! let canary = Sample::new((0..400).map(|i| 112.0 + f64::from(i % 40)).collect());
+//!
+//! let test = mann_whitney(&canary, &baseline, Direction::HigherIsWorse.alternative()).unwrap();
+//! assert!(test.p_value < 1e-6);
+//!
+//! let shift = hodges_lehmann(&canary, &baseline, Confidence::NINETY_FIVE).unwrap();
+//! assert_eq!(shift.estimate, 12.0);
+//! // Relative to the baseline median (119.5 ms): ≈ +10 %, beyond a 5 % floor.
+//! let relative = shift.relative_to(baseline.median().unwrap()).unwrap();
+//! assert_eq!(relative.against_floor(0.05, Direction::HigherIsWorse), FloorCheck::Exceeds);
+//! # let _ = Alternative::TwoSided;
+//! ```
+
+pub mod error;
+pub mod stats;
+
+pub use error::{Error, Result};
