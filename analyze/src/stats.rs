@@ -30,6 +30,7 @@
 pub mod direction;
 mod discrete;
 pub mod effect;
+pub mod histograms;
 pub mod hodges_lehmann;
 pub mod mann_whitney;
 pub mod multiple_testing;

@@ -17,10 +17,14 @@
 //! This is what R's `wilcox.test(x, y, conf.int = TRUE)` computes for the
 //! exact case, and what Kayenta's Mann-Whitney classifier reports.
 //!
-//! - **exact** ranks from the permutation distribution when there are no ties
-//!   and n₁·n₂ ≤ [`EXACT_MAX_PAIRS`];
-//! - otherwise the normal approximation with the tie-corrected variance and a
-//!   continuity correction, `k = ⌈n₁n₂/2 − ½ − z₁₋α/₂·σ⌉`. (R's approximate
+//! - **exact** ranks from the permutation distribution when neither sample
+//!   has ties and n₁·n₂ ≤ [`EXACT_MAX_PAIRS`];
+//! - otherwise the normal approximation with a continuity correction,
+//!   `k = ⌈n₁n₂/2 − ½ − z₁₋α/₂·σ⌉`, σ corrected for the ties within each
+//!   sample. Ties *between* the samples are ignored on purpose: they depend
+//!   on where zero is, and the interval must be shift-equivariant (shift the
+//!   canary by c and the interval moves by exactly c — a property test checks
+//!   it). (R's approximate
 //!   branch instead solves for the shift with `uniroot`; both are
 //!   asymptotically the same interval. Ours stays an interval of actual
 //!   differences, so its ends are always values the data can produce.)
@@ -31,9 +35,10 @@
 
 use crate::stats::direction::Movement;
 use crate::stats::effect::{Confidence, Effect, Interval, Scale};
-use crate::stats::mann_whitney::{EXACT_MAX_PAIRS, ExactU, rank_sums, u_null_sd};
+use crate::stats::mann_whitney::{EXACT_MAX_PAIRS, ExactU, u_null_sd};
 use crate::stats::pairwise_differences::PairwiseDifferences;
 use crate::stats::sample::Sample;
+use crate::stats::special::normal_cdf;
 
 /// The result of [`hodges_lehmann`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -95,15 +100,32 @@ impl ShiftEstimate {
     }
 }
 
+/// Σ(t³ − t) over the groups of tied values *within* each sample.
+fn within_sample_tie_term(sample: &Sample) -> f64 {
+    sample
+        .counts()
+        .iter()
+        .map(|&c| {
+            let t = c as f64;
+            t * t * t - t
+        })
+        .sum()
+}
+
 /// The rank k of the lower CI end, whether it is exact, and the achieved
 /// confidence.
+///
+/// Only ties *within* each sample are used (for the choice of the exact
+/// distribution and for the variance): ties *between* the samples depend on
+/// where zero is, and an interval for the shift must move with the data —
+/// shifting the canary by c must shift the interval by exactly c.
 fn interval_rank(canary: &Sample, baseline: &Sample, confidence: Confidence) -> (u128, bool, f64) {
     let (n1, n2) = (canary.len(), baseline.len());
     let pairs = u128::from(n1) * u128::from(n2);
     let half_alpha = confidence.alpha() / 2.0;
-    let sums = rank_sums(canary, baseline);
+    let tie_term = within_sample_tie_term(canary) + within_sample_tie_term(baseline);
     let max_k = pairs.div_ceil(2);
-    if sums.tie_term == 0 && pairs <= u128::from(EXACT_MAX_PAIRS) {
+    if tie_term == 0.0 && pairs <= u128::from(EXACT_MAX_PAIRS) {
         let dist = ExactU::new(n1, n2);
         // Smallest q with P(U ≤ q) ≥ α/2 (R's qwilcox, with its fuzz of
         // 10·ε on the probability); the CDF is monotone: binary search.
@@ -121,12 +143,12 @@ fn interval_rank(canary: &Sample, baseline: &Sample, confidence: Confidence) -> 
         let achieved = 1.0 - 2.0 * dist.cdf((k - 1) as u64);
         return (k, true, achieved);
     }
-    let sd = u_null_sd(n1 as f64, n2 as f64, sums.tie_term as f64);
+    let sd = u_null_sd(n1 as f64, n2 as f64, tie_term);
     let mu = pairs as f64 / 2.0;
     let q = (mu - 0.5 - confidence.z() * sd).ceil();
     let k = if q < 1.0 { 1 } else { (q as u128).min(max_k) };
     let achieved = if sd > 0.0 {
-        1.0 - 2.0 * crate::stats::special::normal_cdf(((k - 1) as f64 + 0.5 - mu) / sd)
+        1.0 - 2.0 * normal_cdf(((k - 1) as f64 + 0.5 - mu) / sd)
     } else {
         1.0
     };
@@ -279,5 +301,51 @@ mod tests {
         assert!((rel.estimate - 0.305 / 0.9).abs() < 1e-12);
         assert!(r.relative_to(0.0).is_none());
         assert!(r.relative_to(f64::NAN).is_none());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Integer-valued samples, so that shifts and differences are exact in f64.
+        fn values() -> impl Strategy<Value = Vec<f64>> {
+            prop::collection::vec((-500_i32..500).prop_map(f64::from), 1..120)
+        }
+
+        proptest! {
+            #[test]
+            fn matches_brute_force(x in values(), y in values()) {
+                let (x, y) = (s(&x), s(&y));
+                let r = hodges_lehmann(&x, &y, Confidence::NINETY_FIVE).unwrap();
+                let (median, low, high) = brute(&x, &y, r.lower_rank);
+                prop_assert_eq!(r.estimate, median);
+                prop_assert_eq!((r.interval.low, r.interval.high), (low, high));
+                prop_assert!(r.interval.low <= r.estimate && r.estimate <= r.interval.high);
+                prop_assert!((0.0..=1.0).contains(&r.achieved_confidence));
+            }
+
+            #[test]
+            fn shifting_the_canary_shifts_the_estimate(
+                x in values(),
+                y in values(),
+                c in (-1000_i32..1000).prop_map(f64::from),
+            ) {
+                let (x, y) = (s(&x), s(&y));
+                let a = hodges_lehmann(&x, &y, Confidence::NINETY_FIVE).unwrap();
+                let b = hodges_lehmann(&x.shifted(c), &y, Confidence::NINETY_FIVE).unwrap();
+                prop_assert_eq!(b.estimate, a.estimate + c);
+                prop_assert_eq!(b.interval.low, a.interval.low + c);
+                prop_assert_eq!(b.interval.high, a.interval.high + c);
+            }
+
+            #[test]
+            fn swapping_samples_negates(x in values(), y in values()) {
+                let (x, y) = (s(&x), s(&y));
+                let a = hodges_lehmann(&x, &y, Confidence::NINETY_FIVE).unwrap();
+                let b = hodges_lehmann(&y, &x, Confidence::NINETY_FIVE).unwrap();
+                prop_assert_eq!(a.estimate, -b.estimate);
+                prop_assert_eq!((a.interval.low, a.interval.high), (-b.interval.high, -b.interval.low));
+            }
+        }
     }
 }

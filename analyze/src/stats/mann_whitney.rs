@@ -465,4 +465,43 @@ mod tests {
         let b = mann_whitney(&weighted, &other, Alternative::TwoSided).unwrap();
         assert_eq!(a, b);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn values() -> impl Strategy<Value = Vec<f64>> {
+            prop::collection::vec((0_u32..60).prop_map(f64::from), 1..80)
+        }
+
+        proptest! {
+            #[test]
+            fn u_statistics_add_up_and_p_values_are_probabilities(x in values(), y in values()) {
+                let (x, y) = (s(&x), s(&y));
+                for alt in [Alternative::TwoSided, Alternative::Greater, Alternative::Less] {
+                    for method in [Method::Auto, Method::Exact, Method::Asymptotic] {
+                        let r = mann_whitney_with(&x, &y, alt, method).unwrap();
+                        prop_assert_eq!(r.u_canary + r.u_baseline, (x.len() * y.len()) as f64);
+                        prop_assert!((0.0..=1.0).contains(&r.p_value));
+                        prop_assert!((-1.0..=1.0).contains(&r.rank_biserial));
+                        prop_assert!(r.z.is_finite());
+                    }
+                }
+            }
+
+            #[test]
+            fn swapping_samples_mirrors_the_test(x in values(), y in values()) {
+                let (x, y) = (s(&x), s(&y));
+                let xy = mann_whitney(&x, &y, Alternative::Greater).unwrap();
+                let yx = mann_whitney(&y, &x, Alternative::Less).unwrap();
+                prop_assert_eq!(xy.u_canary, yx.u_baseline);
+                prop_assert!((xy.p_value - yx.p_value).abs() < 1e-12);
+                prop_assert!((xy.z + yx.z).abs() < 1e-12);
+                let a = mann_whitney(&x, &y, Alternative::TwoSided).unwrap();
+                let b = mann_whitney(&y, &x, Alternative::TwoSided).unwrap();
+                prop_assert!((a.p_value - b.p_value).abs() < 1e-12);
+                prop_assert!((a.rank_biserial + b.rank_biserial).abs() < 1e-12);
+            }
+        }
+    }
 }

@@ -470,4 +470,45 @@ pub(crate) mod tests {
             assert_eq!(from_ordered_bits(ordered_bits(v)).to_bits(), v.to_bits());
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Values with a controllable amount of ties: `levels` distinct values.
+        fn sample(max_len: usize) -> impl Strategy<Value = Vec<f64>> {
+            (1_u32..400).prop_flat_map(move |levels| {
+                prop::collection::vec(
+                    (0..levels).prop_map(|v| f64::from(v) * 0.37 - 20.0),
+                    1..max_len,
+                )
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            /// The selection equals the k-th element of the sorted brute-force
+            /// list, for any rank — including samples big enough (up to
+            /// 250 × 250) that the narrowing rounds run.
+            #[test]
+            fn selection_equals_brute_force(
+                x in sample(250),
+                y in sample(250),
+                fractions in prop::collection::vec(0.0_f64..1.0, 1..5),
+            ) {
+                let (x, y) = (Sample::new(x), Sample::new(y));
+                let all = brute_force(&x, &y);
+                let m = PairwiseDifferences::new(&x, &y);
+                prop_assert_eq!(m.total(), all.len() as u128);
+                let ranks: Vec<u128> = fractions
+                    .iter()
+                    .map(|f| 1 + (f * (all.len() - 1) as f64) as u128)
+                    .collect();
+                for (r, got) in ranks.iter().zip(m.select(&ranks)) {
+                    prop_assert_eq!(got, all[*r as usize - 1], "rank {}", r);
+                }
+            }
+        }
+    }
 }

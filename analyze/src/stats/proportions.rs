@@ -439,4 +439,37 @@ mod tests {
             0.0763459891027845,
         ),
     ];
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn proportion() -> impl Strategy<Value = Proportion> {
+            (0_u64..3000)
+                .prop_flat_map(|n| (0..=n, Just(n)))
+                .prop_map(|(k, n)| prop(k, n))
+        }
+
+        proptest! {
+            #[test]
+            fn p_values_are_probabilities_and_sides_mirror(c in proportion(), b in proportion()) {
+                for alt in [Alternative::TwoSided, Alternative::Greater, Alternative::Less] {
+                    let p = fisher_exact(c, b, alt);
+                    prop_assert!((0.0..=1.0).contains(&p), "{p}");
+                }
+                let g = fisher_exact(c, b, Alternative::Greater);
+                let l = fisher_exact(b, c, Alternative::Less);
+                prop_assert!((g - l).abs() <= 1e-9 * g.max(1e-300) + 1e-15, "{g} vs {l}");
+                let two = fisher_exact(c, b, Alternative::TwoSided);
+                let back = fisher_exact(b, c, Alternative::TwoSided);
+                prop_assert!((two - back).abs() <= 1e-9 * two.max(1e-300) + 1e-15);
+                if let Some(r) = compare_proportions(c, b, Alternative::TwoSided, Confidence::NINETY_FIVE) {
+                    let i = r.difference.interval;
+                    prop_assert!(i.low.is_finite() && i.high.is_finite());
+                    prop_assert!(i.low <= r.difference.estimate && r.difference.estimate <= i.high);
+                    prop_assert!(i.low >= -1.0 && i.high <= 1.0);
+                }
+            }
+        }
+    }
 }

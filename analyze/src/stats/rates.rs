@@ -377,4 +377,33 @@ mod tests {
             5.488409710823821,
         ),
     ];
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn any_rate() -> impl Strategy<Value = Rate> {
+            (0_u64..5000, 0.01_f64..1e6).prop_map(|(k, e)| rate(k, e))
+        }
+
+        proptest! {
+            #[test]
+            fn p_values_are_probabilities_and_intervals_are_ordered(c in any_rate(), b in any_rate()) {
+                for alt in [Alternative::TwoSided, Alternative::Greater, Alternative::Less] {
+                    let r = compare_rates(c, b, alt, Confidence::NINETY_FIVE);
+                    prop_assert!((0.0..=1.0).contains(&r.p_value), "{}", r.p_value);
+                    let d = r.difference;
+                    prop_assert!(d.interval.low <= d.estimate && d.estimate <= d.interval.high);
+                    if let Some(ratio) = r.ratio {
+                        prop_assert!(!ratio.estimate.is_nan());
+                        prop_assert!(ratio.interval.low <= ratio.interval.high);
+                        prop_assert!(ratio.interval.low >= 0.0);
+                    }
+                }
+                let g = compare_rates(c, b, Alternative::Greater, Confidence::NINETY_FIVE).p_value;
+                let l = compare_rates(b, c, Alternative::Less, Confidence::NINETY_FIVE).p_value;
+                prop_assert!((g - l).abs() <= 1e-9 * g.max(1e-300) + 1e-15, "{g} vs {l}");
+            }
+        }
+    }
 }
