@@ -39,6 +39,7 @@ pub mod proportions;
 pub mod quantiles;
 pub mod rates;
 pub mod sample;
+mod sort;
 mod special;
 
 pub use direction::{Alternative, Direction, Movement};

@@ -155,6 +155,27 @@ fn interval_rank(canary: &Sample, baseline: &Sample, confidence: Confidence) -> 
     (k, false, achieved.clamp(0.0, 1.0))
 }
 
+/// The median of the differences and their k-th smallest and k-th largest.
+fn median_and_interval(diffs: &PairwiseDifferences<'_>, k: u128) -> (f64, f64, f64) {
+    let n = diffs.total();
+    let mid = n.div_ceil(2); // (N+1)/2 for odd N, N/2 for even N
+    let picked = diffs.select(&[k, mid, n - k + 1]);
+    let (low, mid_value, high) = (picked[0], picked[1], picked[2]);
+    let median = if n % 2 == 1 {
+        mid_value
+    } else {
+        // The (N/2 + 1)-th difference: the same value if it repeats, else the
+        // next larger one.
+        let next = if diffs.count_at_most(mid_value) > mid {
+            mid_value
+        } else {
+            diffs.next_above(mid_value).unwrap_or(mid_value)
+        };
+        mid_value + (next - mid_value) / 2.0
+    };
+    (median, low, high)
+}
+
 /// The Hodges-Lehmann estimate of the shift canary − baseline with its
 /// confidence interval. `None` if either sample is empty.
 ///
@@ -169,23 +190,16 @@ pub fn hodges_lehmann(
     if canary.is_empty() || baseline.is_empty() {
         return None;
     }
-    let diffs = PairwiseDifferences::new(canary, baseline);
-    let n = diffs.total();
     let (k, exact, achieved_confidence) = interval_rank(canary, baseline, confidence);
-    let mid = n.div_ceil(2); // (N+1)/2 for odd N, N/2 for even N
-    let picked = diffs.select(&[k, mid, n - k + 1]);
-    let (low, mid_value, high) = (picked[0], picked[1], picked[2]);
-    let estimate = if n % 2 == 1 {
-        mid_value
+    // The selection sweeps rows; make the sample with fewer distinct values
+    // the rows (a 100k canary against a 900k baseline sweeps 100k rows).
+    // baseline − canary = −(canary − baseline) exactly in f64, and the CI
+    // ranks are symmetric, so the swapped answer is just negated.
+    let (estimate, low, high) = if canary.distinct() <= baseline.distinct() {
+        median_and_interval(&PairwiseDifferences::new(canary, baseline), k)
     } else {
-        // The (N/2 + 1)-th difference: the same value if it repeats, else the
-        // next larger one.
-        let next = if diffs.count_at_most(mid_value) > mid {
-            mid_value
-        } else {
-            diffs.next_above(mid_value).unwrap_or(mid_value)
-        };
-        mid_value + (next - mid_value) / 2.0
+        let (m, l, h) = median_and_interval(&PairwiseDifferences::new(baseline, canary), k);
+        (-m, -h, -l)
     };
     Some(ShiftEstimate {
         n_canary: canary.len(),

@@ -40,6 +40,7 @@
 //! steps.
 
 use crate::stats::sample::Sample;
+use crate::stats::sort::{from_ordered_bits, ordered_bits};
 
 /// Differences left in the band at which they are enumerated.
 const MIN_ENUMERATE: u128 = 8192;
@@ -81,6 +82,15 @@ impl Band {
     }
 }
 
+/// A threshold to count, restricted to `bands[band]`; the sweep fills `ptr`
+/// (first column ≤ t per row) and `count` (weight of differences ≤ t).
+struct Query {
+    t: f64,
+    band: usize,
+    ptr: Vec<u32>,
+    count: u128,
+}
+
 /// SplitMix64: tiny, fast, and fixed-seeded so runs are reproducible.
 struct SplitMix64(u64);
 
@@ -97,17 +107,6 @@ impl SplitMix64 {
     fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
-}
-
-/// Order-preserving map of an f64 onto u64 (for bisection on the value).
-fn ordered_bits(v: f64) -> u64 {
-    let b = v.to_bits();
-    if b >> 63 == 1 { !b } else { b | (1 << 63) }
-}
-
-fn from_ordered_bits(k: u64) -> f64 {
-    let b = if k >> 63 == 1 { k & !(1 << 63) } else { !k };
-    f64::from_bits(b)
 }
 
 impl<'a> PairwiseDifferences<'a> {
@@ -153,24 +152,49 @@ impl<'a> PairwiseDifferences<'a> {
     }
 
     /// Counts differences ≤ t (t inside the band) and records, per row, the
-    /// first column whose difference is ≤ t. One monotone sweep: the column
-    /// pointer never moves back, and never leaves the row's band.
+    /// first column whose difference is ≤ t.
     fn count_le(&self, t: f64, band: &Band, ptr: &mut Vec<u32>) -> u128 {
-        ptr.clear();
-        let mut count: u128 = 0;
-        let mut p = 0_usize;
+        let mut queries = [Query {
+            t,
+            band: 0,
+            ptr: std::mem::take(ptr),
+            count: 0,
+        }];
+        self.count_many(std::slice::from_ref(band), &mut queries);
+        let [q] = queries;
+        *ptr = q.ptr;
+        q.count
+    }
+
+    /// Counts, for every query, the differences ≤ its threshold (inside its
+    /// band), recording per-row pointers — all in one sweep over the rows.
+    /// Each query's column pointer only moves forward (the first column with
+    /// difference ≤ t is non-decreasing in the row), and never leaves the
+    /// row's band, so a sweep is O(a + b) per query and O(a + Σ band widths)
+    /// once the bands are narrow; fusing the queries shares the row reads.
+    fn count_many(&self, bands: &[Band], queries: &mut [Query]) {
+        let mut pos = vec![0_usize; queries.len()];
+        for q in queries.iter_mut() {
+            q.ptr.clear();
+            q.ptr.reserve(self.xv.len());
+            q.count = 0;
+        }
         for i in 0..self.xv.len() {
             let x = self.xv[i];
-            let end = band.p_lo[i] as usize;
-            p = p.max(band.p_hi[i] as usize);
-            while p < end && x - self.yv[p] > t {
-                p += 1;
+            let weight = u128::from(self.xc[i]);
+            for (q, p) in queries.iter_mut().zip(pos.iter_mut()) {
+                let band = &bands[q.band];
+                let end = band.p_lo[i] as usize;
+                let mut j = (*p).max(band.p_hi[i] as usize);
+                while j < end && x - self.yv[j] > q.t {
+                    j += 1;
+                }
+                *p = j;
+                let j = j.min(end);
+                q.ptr.push(j as u32);
+                q.count += weight * u128::from(self.ysuf[j]);
             }
-            let p_i = p.min(end);
-            ptr.push(p_i as u32);
-            count += u128::from(self.xc[i]) * u128::from(self.ysuf[p_i]);
         }
-        count
     }
 
     /// Moves `band.lo` up to `t`, given W(≤ t) < rank.
@@ -216,47 +240,66 @@ impl<'a> PairwiseDifferences<'a> {
         }
     }
 
-    /// Narrows the band around ranks `k1 ≤ k2` (1-based) until it is small
-    /// enough to enumerate, or stops shrinking. Returns whether it shrank to
-    /// the enumeration limit.
-    fn narrow(&self, band: &mut Band, k1: u128, k2: u128, rng: &mut SplitMix64) -> bool {
+    /// Narrows each band around its target ranks `(k1, k2)` (1-based,
+    /// k1 ≤ k2) until it is small enough to enumerate or stops shrinking.
+    /// All bands advance together: one sampling step per band, then one fused
+    /// counting sweep for all their thresholds.
+    fn narrow_all(&self, bands: &mut [Band], targets: &[(u128, u128)], rng: &mut SplitMix64) {
+        let s = self.sample_size;
+        let margin = 2.0 * (s as f64).sqrt() + 2.0;
         let mut samples = Vec::new();
-        let (mut ptr1, mut ptr2) = (Vec::new(), Vec::new());
-        while band.weight() > self.enumerate_limit {
-            let before = band.weight();
-            let s = self.sample_size;
-            self.sample_band(band, s, rng, &mut samples);
-            let (r1, r2) = ((k1 - band.c_lo) as f64, (k2 - band.c_lo) as f64);
-            let margin = 2.0 * (s as f64).sqrt() + 2.0;
-            let idx1 = (r1 / before as f64 * s as f64 - margin).floor();
-            let idx2 = (r2 / before as f64 * s as f64 + margin).ceil();
-            if idx1 >= 0.0 {
-                let idx = idx1 as usize;
-                let (_, &mut t1, _) = samples.select_nth_unstable_by(idx, f64::total_cmp);
-                let c1 = self.count_le(t1, band, &mut ptr1);
-                if c1 < k1 {
-                    Self::raise_lo(band, t1, c1, &mut ptr1);
-                } else if c1 >= k2 && t1 < band.hi {
-                    Self::lower_hi(band, t1, c1, &mut ptr1);
-                }
-            }
-            if idx2 < s as f64 {
-                let idx = idx2 as usize;
-                let (_, &mut t2, _) = samples.select_nth_unstable_by(idx, f64::total_cmp);
-                if t2 > band.lo && t2 < band.hi {
-                    let c2 = self.count_le(t2, band, &mut ptr2);
-                    if c2 >= k2 {
-                        Self::lower_hi(band, t2, c2, &mut ptr2);
-                    } else if c2 < k1 {
-                        Self::raise_lo(band, t2, c2, &mut ptr2);
+        let mut spare: Vec<Vec<u32>> = Vec::new();
+        let mut active: Vec<usize> = (0..bands.len())
+            .filter(|&b| bands[b].weight() > self.enumerate_limit)
+            .collect();
+        while !active.is_empty() {
+            let mut queries = Vec::with_capacity(2 * active.len());
+            for &b in &active {
+                let band = &bands[b];
+                let (k1, k2) = targets[b];
+                let weight = band.weight() as f64;
+                self.sample_band(band, s, rng, &mut samples);
+                let (r1, r2) = ((k1 - band.c_lo) as f64, (k2 - band.c_lo) as f64);
+                let idx1 = (r1 / weight * s as f64 - margin).floor();
+                let idx2 = (r2 / weight * s as f64 + margin).ceil();
+                for idx in [idx1, idx2] {
+                    if idx >= 0.0 && idx < s as f64 {
+                        let (_, &mut t, _) =
+                            samples.select_nth_unstable_by(idx as usize, f64::total_cmp);
+                        if t > band.lo && t < band.hi {
+                            queries.push(Query {
+                                t,
+                                band: b,
+                                ptr: spare.pop().unwrap_or_default(),
+                                count: 0,
+                            });
+                        }
                     }
                 }
             }
-            if band.weight() * 4 > before * 3 {
-                return false;
+            let before: Vec<u128> = active.iter().map(|&b| bands[b].weight()).collect();
+            self.count_many(bands, &mut queries);
+            for mut q in queries {
+                let band = &mut bands[q.band];
+                let (k1, k2) = targets[q.band];
+                if q.count < k1 && q.t > band.lo {
+                    Self::raise_lo(band, q.t, q.count, &mut q.ptr);
+                } else if q.count >= k2 && q.t < band.hi {
+                    Self::lower_hi(band, q.t, q.count, &mut q.ptr);
+                }
+                spare.push(q.ptr);
             }
+            let mut still = Vec::with_capacity(active.len());
+            for (&b, &was) in active.iter().zip(&before) {
+                let now = bands[b].weight();
+                // Stop a band that is small enough, or that shrank by less
+                // than a quarter (a huge tie, or the ranks are far apart).
+                if now > self.enumerate_limit && now * 4 <= was * 3 {
+                    still.push(b);
+                }
+            }
+            active = still;
         }
-        true
     }
 
     /// The k-th smallest difference (1-based, weighted) inside `band`.
@@ -264,7 +307,8 @@ impl<'a> PairwiseDifferences<'a> {
         let mut ptr = Vec::new();
         let mut ptr_lt = Vec::new();
         loop {
-            if self.narrow(&mut band, k, k, rng) {
+            self.narrow_all(std::slice::from_mut(&mut band), &[(k, k)], rng);
+            if band.weight() <= self.enumerate_limit {
                 return self.enumerate(&band, k);
             }
             if band.hi == band.lo.next_up() {
@@ -351,11 +395,17 @@ impl<'a> PairwiseDifferences<'a> {
         let (Some(&k_min), Some(&k_max)) = (ranks.iter().min(), ranks.iter().max()) else {
             return Vec::new();
         };
-        let mut shared = self.full_band();
-        self.narrow(&mut shared, k_min, k_max, &mut rng);
-        ranks
-            .iter()
-            .map(|&k| self.finish(shared.clone(), k, &mut rng))
+        // Close ranks (the median and the CI ends) share the first rounds.
+        let mut shared = [self.full_band()];
+        self.narrow_all(&mut shared, &[(k_min, k_max)], &mut rng);
+        let [shared] = shared;
+        let mut bands: Vec<Band> = ranks.iter().map(|_| shared.clone()).collect();
+        let targets: Vec<(u128, u128)> = ranks.iter().map(|&k| (k, k)).collect();
+        self.narrow_all(&mut bands, &targets, &mut rng);
+        bands
+            .into_iter()
+            .zip(ranks)
+            .map(|(band, &k)| self.finish(band, k, &mut rng))
             .collect()
     }
 
@@ -449,26 +499,6 @@ pub(crate) mod tests {
             vec![3.0, 3.0, 3.0]
         );
         assert_eq!(m.next_above(3.0), None);
-    }
-
-    #[test]
-    fn ordered_bits_round_trip_and_order() {
-        let vals = [
-            f64::NEG_INFINITY,
-            -1e300,
-            -1.0,
-            -0.0,
-            0.0,
-            1e-300,
-            1.0,
-            f64::INFINITY,
-        ];
-        for w in vals.windows(2) {
-            assert!(ordered_bits(w[0]) <= ordered_bits(w[1]));
-        }
-        for v in vals {
-            assert_eq!(from_ordered_bits(ordered_bits(v)).to_bits(), v.to_bits());
-        }
     }
 
     mod properties {

@@ -16,6 +16,7 @@
 //! stored as `0.0`.
 
 use crate::stats::quantiles::r7_by_index;
+use crate::stats::sort::sort_f64;
 
 /// A cohort's finite observations, sorted ascending and grouped into runs of
 /// equal values.
@@ -29,8 +30,8 @@ pub struct Sample {
 }
 
 impl Sample {
-    /// Builds a sample from raw observations, sorting them in place (no copy).
-    /// O(n log n).
+    /// Builds a sample from raw observations, sorting them in place (no copy)
+    /// with a radix sort: O(n).
     pub fn new(mut values: Vec<f64>) -> Sample {
         let before = values.len();
         values.retain(|v| v.is_finite());
@@ -39,7 +40,7 @@ impl Sample {
             // -0.0 + 0.0 == +0.0: one zero, one run.
             *v += 0.0;
         }
-        values.sort_unstable_by(f64::total_cmp);
+        sort_f64(&mut values);
         let mut sample = Sample::from_sorted_finite(values);
         sample.dropped = dropped;
         sample
