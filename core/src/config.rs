@@ -11,6 +11,7 @@ mod byte_size;
 mod cohorts;
 mod duration;
 mod otlp;
+mod patterns;
 mod store;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ pub use byte_size::ByteSize;
 pub use cohorts::{CohortConfig, TraceJoinConfig};
 pub use duration::ConfigDuration;
 pub use otlp::OtlpConfig;
+pub use patterns::{LogRuleConfig, PatternsConfig};
 pub use store::{StoreConfig, SyncMode, TableStoreConfig, WalConfig};
 
 use crate::error::{Error, Result};
@@ -52,6 +54,13 @@ pub struct Config {
     /// `[trace_join]`: how log records and exemplars take their trace's
     /// cohort.
     pub trace_join: TraceJoinConfig,
+    /// `[patterns]`: the log template miner that gives each log record its
+    /// `template_id` and `template`.
+    pub patterns: PatternsConfig,
+    /// `[[log_rules]]`: named regular expressions, in order; each log
+    /// record's `rules` column lists the names of those its body matches.
+    /// Default: none.
+    pub log_rules: Vec<LogRuleConfig>,
 }
 
 impl Default for Config {
@@ -64,6 +73,8 @@ impl Default for Config {
             cohorts: Vec::new(),
             gray_flags: BTreeMap::new(),
             trace_join: TraceJoinConfig::default(),
+            patterns: PatternsConfig::default(),
+            log_rules: Vec::new(),
         }
     }
 }
@@ -98,6 +109,8 @@ impl Config {
         self.store.validate()?;
         cohorts::validate(&self.cohorts, &self.gray_flags)?;
         self.trace_join.validate()?;
+        self.patterns.validate()?;
+        patterns::validate_rules(&self.log_rules)?;
         Ok(())
     }
 }
