@@ -7,7 +7,7 @@
 //! run-length encoding) and the same rounded to whole milliseconds (heavy
 //! ties, as durations from histograms or ms-resolution clocks arrive).
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion};
 use grayscope_analyze::stats::{
     Alternative, Confidence, Proportion, Rate, Sample, compare_proportions, compare_rates,
     hodges_lehmann, mann_whitney,
@@ -79,6 +79,20 @@ fn latency_checks(c: &mut Criterion) {
                     )
                 })
             });
+            group.bench_function(
+                BenchmarkId::new("whole_check_log_quantized_0.001", kind),
+                |b| {
+                    b.iter(|| {
+                        let canary = Sample::log_quantized(black_box(&canary_values), 1e-3);
+                        let baseline = Sample::log_quantized(black_box(&baseline_values), 1e-3);
+                        canary.zip(baseline).map(|(canary, baseline)| {
+                            let test = mann_whitney(&canary, &baseline, Alternative::Greater);
+                            let shift = hodges_lehmann(&canary, &baseline, Confidence::NINETY_FIVE);
+                            (test, shift)
+                        })
+                    })
+                },
+            );
             group.bench_function(BenchmarkId::new("whole_check", kind), |b| {
                 b.iter(|| {
                     let canary = Sample::from_slice(black_box(&canary_values));
@@ -92,6 +106,38 @@ fn latency_checks(c: &mut Criterion) {
         }
         group.finish();
     }
+}
+
+/// The shape of the judge's budget case: 1M spans in a window, 10 % of them
+/// in the canary; exact, and on a 0.1 % log grid.
+fn rollout_window(c: &mut Criterion) {
+    let baseline_values = latencies(900_000, 3, 100.0);
+    let canary_values = latencies(100_000, 4, 103.0);
+    let mut group = c.benchmark_group("window_100k_canary_900k_baseline");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    group.warm_up_time(Duration::from_secs(1));
+    group.bench_function("whole_check_exact", |b| {
+        b.iter(|| {
+            let canary = Sample::from_slice(black_box(&canary_values));
+            let baseline = Sample::from_slice(black_box(&baseline_values));
+            let test = mann_whitney(&canary, &baseline, Alternative::Greater);
+            let shift = hodges_lehmann(&canary, &baseline, Confidence::NINETY_FIVE);
+            (test, shift)
+        })
+    });
+    group.bench_function("whole_check_log_quantized_0.001", |b| {
+        b.iter(|| {
+            let canary = Sample::log_quantized(black_box(&canary_values), 1e-3);
+            let baseline = Sample::log_quantized(black_box(&baseline_values), 1e-3);
+            canary.zip(baseline).map(|(canary, baseline)| {
+                let test = mann_whitney(&canary, &baseline, Alternative::Greater);
+                let shift = hodges_lehmann(&canary, &baseline, Confidence::NINETY_FIVE);
+                (test, shift)
+            })
+        })
+    });
+    group.finish();
 }
 
 fn count_tests(c: &mut Criterion) {
@@ -171,5 +217,11 @@ fn count_tests(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, latency_checks, count_tests);
-criterion_main!(benches);
+/// Runs every group with criterion's command-line options.
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    latency_checks(&mut c);
+    rollout_window(&mut c);
+    count_tests(&mut c);
+    c.final_summary();
+}
