@@ -3,11 +3,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use grayscope_core::Config;
-
 /// Validates `file`; prints what it configures, or fails with why not.
 pub fn main(file: &Path) -> anyhow::Result<ExitCode> {
-    let config = Config::load(file)?;
+    let (config, mining) = crate::load_config(file)?;
     #[allow(clippy::print_stdout)]
     {
         println!("{}: ok", file.display());
@@ -15,6 +13,12 @@ pub fn main(file: &Path) -> anyhow::Result<ExitCode> {
         println!("  otlp-grpc {}", config.otlp.grpc_addr);
         println!("  otlp-http {}", config.otlp.http_addr);
         println!("  api       {}", config.api.addr);
+        let rules = mining.rules().names();
+        if rules.is_empty() {
+            println!("  log_rules none");
+        } else {
+            println!("  log_rules {}", rules.join(", "));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,12 +5,14 @@
 //! server refused), 2 bad usage or configuration.
 
 mod check_config;
+mod mine;
 mod reload;
 mod serve;
 mod sql_client;
+mod templates_source;
 mod trace_id;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +42,8 @@ enum Command {
     },
     /// Make or explain trace ids carrying a gray flag.
     TraceId(trace_id::TraceIdArgs),
+    /// Mine log bodies (one per line) into templates, as ingest does.
+    Mine(mine::MineArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
         Command::Sql(args) => sql_client::main(args),
         Command::CheckConfig { file } => check_config::main(&file),
         Command::TraceId(args) => trace_id::main(args),
+        Command::Mine(args) => mine::main(args),
     };
     match outcome {
         Ok(code) => code,
@@ -64,6 +69,17 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Reads and validates a configuration file: what core checks, then what
+/// only the template miner can (`[patterns]` ranges, `[[log_rules]]`
+/// patterns). Errors are `grayscope_core::Error`s: exit code 2.
+pub(crate) fn load_config(
+    path: &Path,
+) -> anyhow::Result<(grayscope_core::Config, grayscope_ingest::LogMiningBuilder)> {
+    let config = grayscope_core::Config::load(path)?;
+    let mining = grayscope_ingest::LogMiningBuilder::from_config(&config)?;
+    Ok((config, mining))
 }
 
 fn init_tracing() {

@@ -54,10 +54,13 @@ impl Reloader {
     /// Reads the file again and puts its rules in use.
     async fn reload(&self) -> Result<Value, ReloadError> {
         let path = self.path.clone().ok_or(ReloadError::NoFile)?;
-        let config = tokio::task::spawn_blocking(move || Config::load(&path))
+        // The whole file must be valid, rule patterns too, or a restart
+        // would fail where the reload succeeded.
+        let config = tokio::task::spawn_blocking(move || crate::load_config(&path))
             .await
             .map_err(|e| ReloadError::Invalid(e.into()))?
-            .map_err(|e| ReloadError::Invalid(e.into()))?;
+            .map_err(ReloadError::Invalid)?
+            .0;
         self.labeling.replace(Labeler::from_config(&config));
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         let restart = sections_changed(&current, &config);

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use axum::Router;
 use axum::routing::get;
 use grayscope_core::Config;
-use grayscope_ingest::{Labeler, Labeling, Pipeline, otlp_grpc, otlp_http};
+use grayscope_ingest::{Labeler, Labeling, LogMiningBuilder, Pipeline, otlp_grpc, otlp_http};
 use grayscope_queries::{QueryEngine, sql_http};
 use grayscope_store::Store;
 use tokio::net::TcpListener;
@@ -18,22 +18,27 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::reload::Reloader;
+use crate::templates_source::MinerTemplates;
 
 /// How long running requests get to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Loads the configuration and runs the server until SIGINT or SIGTERM.
 pub fn main(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let config = match config_path {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
+    let (config, mining) = match config_path {
+        Some(path) => crate::load_config(path)?,
+        None => {
+            let config = Config::default();
+            let mining = LogMiningBuilder::from_config(&config)?;
+            (config, mining)
+        }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("grayscope")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(config, config_path))?;
+    runtime.block_on(run(config, mining, config_path))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -43,7 +48,11 @@ async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen for {what} on {addr}"))
 }
 
-async fn run(config: Config, config_path: Option<&Path>) -> anyhow::Result<()> {
+async fn run(
+    config: Config,
+    mining: LogMiningBuilder,
+    config_path: Option<&Path>,
+) -> anyhow::Result<()> {
     let (store, recovery) = Store::open(&config.data_dir, config.store.clone())
         .await
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
@@ -53,6 +62,20 @@ async fn run(config: Config, config_path: Option<&Path>) -> anyhow::Result<()> {
             "the write-ahead log was damaged; intact records were recovered (see warnings above)"
         );
     }
+    let data_dir = config.data_dir.clone();
+    let mining = tokio::task::spawn_blocking(move || mining.open(&data_dir))
+        .await
+        .context("the template miner loader failed")?
+        .with_context(|| {
+            format!(
+                "cannot load the template miner state from {}; move the file away to start \
+                 with no learned templates (template ids do not change)",
+                config
+                    .data_dir
+                    .join(grayscope_ingest::mining::STATE_FILE)
+                    .display()
+            )
+        })?;
     let labeling = Labeling::new(Labeler::from_config(&config), &config.trace_join);
     // Held exports keep their request slot: leave half for the spans that
     // release them.
@@ -63,8 +86,11 @@ async fn run(config: Config, config_path: Option<&Path>) -> anyhow::Result<()> {
         config.clone(),
     ));
     let pipeline = Pipeline::new(store.clone(), labeling)
+        .with_mining(mining.clone())
         .with_max_concurrent_requests(config.otlp.max_concurrent_requests);
-    let engine = QueryEngine::new(store.clone()).context("cannot set up the SQL engine")?;
+    let engine = QueryEngine::new(store.clone())
+        .and_then(|engine| engine.with_templates(Arc::new(MinerTemplates(mining.clone()))))
+        .context("cannot set up the SQL engine")?;
 
     let grpc = bind("OTLP/gRPC", config.otlp.grpc_addr).await?;
     let http = bind("OTLP/HTTP", config.otlp.http_addr).await?;
@@ -115,6 +141,11 @@ async fn run(config: Config, config_path: Option<&Path>) -> anyhow::Result<()> {
         .merge(sql_http::router(engine, config.api.max_sql_size.as_usize()))
         .merge(reloader.clone().routes());
     tasks.spawn(reloader.watch_sighup(shutdown.clone()));
+    let saver = mining.clone().save_every(shutdown.clone());
+    tasks.spawn(async move {
+        saver.await;
+        Ok(())
+    });
     let stop = shutdown.clone();
     tasks.spawn(async move {
         axum::serve(api, api_router)
@@ -146,6 +177,13 @@ async fn run(config: Config, config_path: Option<&Path>) -> anyhow::Result<()> {
     .await;
     if drained.is_err() {
         tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway");
+    }
+    // Ingest has stopped: the miner's state is final.
+    if let Err(error) = mining.persist().await {
+        tracing::warn!(
+            "saving the template miner state: {:#}",
+            anyhow::Error::new(error)
+        );
     }
     // Flush what is in memory, so the next start need not replay the log.
     if let Err(error) = store.close().await {

@@ -13,6 +13,7 @@ mod e2e {
     pub mod logs;
     pub mod metrics;
     pub mod parquet_readers;
+    pub mod patterns;
     pub mod sql_http;
     pub mod telemetry;
     pub mod traces;

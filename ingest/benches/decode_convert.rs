@@ -7,15 +7,28 @@
 //! processor sends it. Measures `decode_and_convert`, the exact function
 //! the receivers call: protobuf (or JSON) decoding, validation, cohort
 //! labelling and building the Arrow batch.
+//!
+//! The `mining` group measures what log template mining adds (the other
+//! groups pass no miner, so their figures stay comparable): log requests
+//! converted without mining, with the default miner, and with the miner and
+//! 5 `[[log_rules]]`, on the one-template bodies of the other groups and on
+//! a mix of 16 kinds of event (text with addresses, durations, ids, paths;
+//! key-value list bodies, which are mined as their JSON text); and
+//! `LogMining::mine` alone. The miner is warmed up first, as a running
+//! server's is. After criterion, interleaved repetitions print ns/record and
+//! the ratios.
 
 // criterion's macros generate undocumented items; a failed conversion
 // should abort the benchmark loudly.
 #![allow(missing_docs, clippy::expect_used)]
 
 use std::hint::black_box;
+use std::time::Instant;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use grayscope_ingest::{Encoding, Labeler, Signal, decode_and_convert};
+use criterion::{Criterion, Throughput};
+use grayscope_ingest::mining::LogMiningBuilder;
+use grayscope_ingest::{Encoding, Labeler, LogMining, Signal, decode_and_convert};
+use grayscope_patterns::{MinerConfig, RuleSet};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
@@ -178,6 +191,7 @@ fn bench(c: &mut Criterion) {
                 Encoding::Protobuf,
                 black_box(&spans_proto),
                 &labeler,
+                None,
             )
             .expect("convert");
             assert_eq!(out.batch.num_rows(), BATCH);
@@ -191,6 +205,7 @@ fn bench(c: &mut Criterion) {
                 Encoding::Json,
                 black_box(&spans_json),
                 &labeler,
+                None,
             )
             .expect("convert")
         })
@@ -202,6 +217,7 @@ fn bench(c: &mut Criterion) {
                 Encoding::Protobuf,
                 black_box(&logs_proto),
                 &labeler,
+                None,
             )
             .expect("convert");
             assert_eq!(out.batch.num_rows(), BATCH);
@@ -211,5 +227,312 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+/// Nanoseconds per record of `f` on one request, `runs` times.
+fn timings(runs: usize, mut f: impl FnMut()) -> Vec<f64> {
+    (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..20 {
+                f();
+            }
+            start.elapsed().as_nanos() as f64 / (20 * BATCH) as f64
+        })
+        .collect()
+}
+
+/// Bodies of 16 kinds of event, with their variables varied by `i`.
+fn mixed_body(i: u64) -> Value {
+    let n = i / 16;
+    let text = |s: String| Value::StringValue(s);
+    match i % 16 {
+        0 => text(format!(
+            "GET /api/v1/orders/{} 200 in {}ms",
+            10_000 + n,
+            n % 300 + 1
+        )),
+        1 => text(format!(
+            "connection from 10.{}.{}.{}:{} accepted",
+            n % 256,
+            n * 7 % 256,
+            n * 13 % 256,
+            30_000 + n % 20_000
+        )),
+        2 => text(format!(
+            "payment {:08x}-{:04x}-4{:03x}-a{:03x}-{:012x} authorised for EUR {}.{:02}",
+            n * 2_654_435_761 % 0xffff_ffff,
+            n % 0xffff,
+            n % 0xfff,
+            n * 3 % 0xfff,
+            n * 11_400_714_819_323_198_485 % 0xffff_ffff_ffff,
+            n % 500,
+            n % 100
+        )),
+        3 => text(format!(
+            "timeout after {}s waiting for redis at redis-{}.cache.internal:6379",
+            n % 30 + 1,
+            n % 4
+        )),
+        4 => text(format!(
+            "user {} logged in from {} using {}",
+            ["alice", "bob", "carol", "dave", "erin", "frank"][(n % 6) as usize],
+            ["web", "ios", "android"][(n % 3) as usize],
+            ["password", "sso"][(n % 2) as usize]
+        )),
+        5 => text(format!(
+            "cache miss for key product:{}:price, fetching from db",
+            n * 31 % 100_000
+        )),
+        6 => text(format!(
+            "retrying request to http://inventory.internal:8080/v2/stock/{} (attempt {} of 5)",
+            n % 9_999,
+            n % 5 + 1
+        )),
+        7 => text(format!(
+            "level=warn msg=\"slow query\" table=orders duration={}ms rows={}",
+            n % 900 + 100,
+            n % 5_000
+        )),
+        8 => text(format!(
+            "wrote {} bytes to /var/lib/app/spool/{}.dat",
+            n * 4_096 % 1_048_576,
+            n
+        )),
+        9 => text(format!(
+            "container checkout-{} OOMKilled (exit code 137) after {}m",
+            n % 20,
+            n % 60
+        )),
+        10 => text(format!(
+            "circuit breaker for pricing-service opened after {} failures",
+            n % 10 + 3
+        )),
+        11 => text(format!(
+            "job {} finished: {} ok, {} failed, took {}.{}s",
+            n,
+            n % 1_000,
+            n % 7,
+            n % 60,
+            n % 10
+        )),
+        12 => text(format!(
+            "TLS handshake with 2001:db8::{:x} failed: certificate expired",
+            n % 0xffff
+        )),
+        13 => text(format!(
+            "scheduled {} tasks on worker-{} (queue depth {})",
+            n % 64,
+            n % 8,
+            n % 1_000
+        )),
+        14 => Value::KvlistValue(opentelemetry_proto::tonic::common::v1::KeyValueList {
+            values: vec![
+                text_kv("event", "order.shipped"),
+                kv("order_id", Value::IntValue(500_000 + n as i64)),
+                text_kv("carrier", ["dhl", "ups", "fedex"][(n % 3) as usize]),
+            ],
+        }),
+        _ => text(format!(
+            "health check ok ({} goroutines, heap {} MiB)",
+            n % 500 + 20,
+            n % 900 + 64
+        )),
+    }
+}
+
+fn text_kv(key: &str, value: &str) -> KeyValue {
+    text(key, value)
+}
+
+/// `logs_request` with the bodies of `mixed_body`.
+fn mixed_logs_request() -> ExportLogsServiceRequest {
+    let mut request = logs_request();
+    for (i, record) in request.resource_logs[0].scope_logs[0]
+        .log_records
+        .iter_mut()
+        .enumerate()
+    {
+        record.body = Some(AnyValue {
+            value: Some(mixed_body(i as u64)),
+        });
+    }
+    request
+}
+
+/// Five rules of the kinds an SRE writes.
+fn rules5() -> RuleSet {
+    let rules: Vec<(String, String)> = [
+        ("redis_timeout", "timeout.*redis"),
+        ("oom", "(?i)oomkilled"),
+        ("http_5xx", r"\b5\d\d\b"),
+        ("tls", "(?i)tls handshake.*failed"),
+        ("breaker", "circuit breaker .* opened"),
+    ]
+    .iter()
+    .map(|(n, p)| (n.to_string(), p.to_string()))
+    .collect();
+    RuleSet::new(&rules).expect("rules")
+}
+
+/// A default miner (with `rules`) that has seen `requests` once, as a
+/// running server's miner has.
+fn warm_mining(rules: RuleSet, requests: &[&[u8]]) -> LogMining {
+    let mining = LogMiningBuilder::new(MinerConfig::default(), rules).in_memory();
+    let labeler = Labeler::new();
+    for body in requests {
+        decode_and_convert(
+            Signal::Logs,
+            Encoding::Protobuf,
+            body,
+            &labeler,
+            Some(&mining),
+        )
+        .expect("convert");
+    }
+    mining
+}
+
+/// Every body of `request` as the text that is mined.
+fn body_texts(request: &ExportLogsServiceRequest) -> Vec<String> {
+    request.resource_logs[0].scope_logs[0]
+        .log_records
+        .iter()
+        .map(|r| match r.body.as_ref().and_then(|b| b.value.as_ref()) {
+            Some(Value::StringValue(s)) => s.clone(),
+            // What the converter writes for a key-value list body.
+            Some(Value::KvlistValue(list)) => {
+                let object: serde_json::Map<String, serde_json::Value> = list
+                    .values
+                    .iter()
+                    .map(|kv| {
+                        let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                            Some(Value::StringValue(s)) => serde_json::json!(s),
+                            Some(Value::IntValue(i)) => serde_json::json!(i),
+                            _ => serde_json::Value::Null,
+                        };
+                        (kv.key.clone(), value)
+                    })
+                    .collect();
+                serde_json::Value::Object(object).to_string()
+            }
+            _ => String::new(),
+        })
+        .collect()
+}
+
+fn mining(c: &mut Criterion) {
+    let labeler = Labeler::new();
+    let same = logs_request().encode_to_vec();
+    let mixed_request = mixed_logs_request();
+    let mixed = mixed_request.encode_to_vec();
+    let plain = warm_mining(RuleSet::new(&[]).expect("rules"), &[&same, &mixed]);
+    let ruled = warm_mining(rules5(), &[&same, &mixed]);
+
+    let mut group = c.benchmark_group("mining");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    for (input, body) in [("one_template", &same), ("mixed16", &mixed)] {
+        for (name, mining) in [
+            ("no_mining", None),
+            ("mining", Some(&plain)),
+            ("mining_rules5", Some(&ruled)),
+        ] {
+            group.bench_function(format!("logs_protobuf_512x5attrs_{input}/{name}"), |b| {
+                b.iter(|| {
+                    decode_and_convert(
+                        Signal::Logs,
+                        Encoding::Protobuf,
+                        black_box(body),
+                        &labeler,
+                        mining,
+                    )
+                    .expect("convert")
+                })
+            });
+        }
+    }
+    let texts = body_texts(&mixed_request);
+    let mut hits = ruled.rule_hits();
+    group.bench_function("mine_only_mixed16/rules5", |b| {
+        b.iter(|| {
+            for text in &texts {
+                black_box(ruled.mine(black_box(text), 1, &mut hits));
+            }
+        })
+    });
+    group.finish();
+}
+
+/// Min and median ns/record of each mining variant over 15 interleaved
+/// repetitions, and what mining adds, measured in the same run.
+#[allow(clippy::print_stdout)] // a bench reports on the terminal
+fn mining_summary() {
+    let labeler = Labeler::new();
+    let same = logs_request().encode_to_vec();
+    let mixed_request = mixed_logs_request();
+    let mixed = mixed_request.encode_to_vec();
+    let plain = warm_mining(RuleSet::new(&[]).expect("rules"), &[&same, &mixed]);
+    let ruled = warm_mining(rules5(), &[&same, &mixed]);
+    let texts = body_texts(&mixed_request);
+    let mut hits = ruled.rule_hits();
+    let convert = |body: &[u8], mining: Option<&LogMining>| {
+        black_box(
+            decode_and_convert(Signal::Logs, Encoding::Protobuf, body, &labeler, mining)
+                .expect("convert"),
+        );
+    };
+    let mut table: Vec<(&str, Vec<f64>)> = vec![
+        ("one_template no_mining", vec![]),
+        ("one_template mining", vec![]),
+        ("one_template rules5", vec![]),
+        ("mixed16 no_mining", vec![]),
+        ("mixed16 mining", vec![]),
+        ("mixed16 rules5", vec![]),
+        ("mixed16 mine() only", vec![]),
+    ];
+    for _ in 0..15 {
+        table[0].1.extend(timings(1, || convert(&same, None)));
+        table[1]
+            .1
+            .extend(timings(1, || convert(&same, Some(&plain))));
+        table[2]
+            .1
+            .extend(timings(1, || convert(&same, Some(&ruled))));
+        table[3].1.extend(timings(1, || convert(&mixed, None)));
+        table[4]
+            .1
+            .extend(timings(1, || convert(&mixed, Some(&plain))));
+        table[5]
+            .1
+            .extend(timings(1, || convert(&mixed, Some(&ruled))));
+        table[6].1.extend(timings(1, || {
+            for text in &texts {
+                black_box(ruled.mine(black_box(text), 1, &mut hits));
+            }
+        }));
+    }
+    println!("\nmining: ns/record over 15 interleaved repetitions of 20 requests x 512 records");
+    println!("{:<26} {:>10} {:>10}", "variant", "min", "median");
+    let mut mins = Vec::new();
+    for (name, values) in &mut table {
+        values.sort_by(f64::total_cmp);
+        let (min, median) = (values[0], values[values.len() / 2]);
+        mins.push(min);
+        println!("{name:<26} {min:>10.1} {median:>10.1}");
+    }
+    for (input, base) in [("one_template", 0), ("mixed16", 3)] {
+        println!(
+            "{input}: mining / no_mining = {:.3} (+{:.0} ns/record); with 5 rules = {:.3} (+{:.0} ns/record)",
+            mins[base + 1] / mins[base],
+            mins[base + 1] - mins[base],
+            mins[base + 2] / mins[base],
+            mins[base + 2] - mins[base],
+        );
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+    mining(&mut c);
+    c.final_summary();
+    mining_summary();
+}

@@ -28,6 +28,7 @@ use crate::decode::{Encoding, decode};
 use crate::error::{Error, Result};
 use crate::join::Sighting;
 use crate::label::{Labeler, Labels};
+use crate::mining::LogMining;
 use crate::signal::Signal;
 
 /// At most this many rejection reasons are reported per request.
@@ -120,13 +121,20 @@ impl DecodedRequest {
     }
 
     /// Converts the request into its table's batch, with its records'
-    /// labels.
-    pub(crate) fn convert(&self, labeler: &Labeler, labels: &Labels) -> Result<Converted> {
+    /// labels (and, for logs, their templates and rules when `mining`).
+    pub(crate) fn convert(
+        &self,
+        labeler: &Labeler,
+        labels: &Labels,
+        mining: Option<&LogMining>,
+    ) -> Result<Converted> {
         let (signal, converted) = match self {
             DecodedRequest::Traces(request) => {
                 (Signal::Traces, convert_spans(request, labeler, labels))
             }
-            DecodedRequest::Logs(request) => (Signal::Logs, convert_logs(request, labeler, labels)),
+            DecodedRequest::Logs(request) => {
+                (Signal::Logs, convert_logs(request, labeler, labels, mining))
+            }
             DecodedRequest::Metrics(request) => {
                 (Signal::Metrics, convert_metrics(request, labeler, labels))
             }

@@ -42,6 +42,7 @@ use crate::convert::DecodedRequest;
 use crate::decode::Encoding;
 use crate::error::{Error, Result};
 use crate::join::{JoinStats, Sighting, TraceJoin};
+use crate::mining::LogMining;
 use crate::signal::Signal;
 
 pub(crate) use attributes::Lookups;
@@ -238,24 +239,26 @@ impl Labeling {
     }
 
     /// Decodes an export request, labels its records and converts them into
-    /// a batch. Log records and exemplars whose trace is not known yet may
-    /// wait here, up to the hold window, for their trace's spans; the CPU
-    /// work runs off the async runtime.
+    /// a batch, mining log bodies with `mining`. Log records and exemplars
+    /// whose trace is not known yet may wait here, up to the hold window,
+    /// for their trace's spans; the CPU work runs off the async runtime.
     pub(crate) async fn decode_and_convert(
         &self,
         signal: Signal,
         encoding: Encoding,
         body: Bytes,
+        mining: LogMining,
     ) -> Result<Converted> {
         let labeler = self.labeler();
         let join = self.join.clone();
         let held_bytes = body.len();
+        let later = mining.clone();
         let first = blocking(move || {
             let request = DecodedRequest::decode(signal, encoding, &body)?;
             let labels = Labels::of(&request, &labeler);
             let waiting = join.unknown(labels.may_wait());
             if waiting.is_empty() {
-                let converted = finish(&request, &labeler, labels, &join)?;
+                let converted = finish(&request, &labeler, labels, &join, &mining)?;
                 Ok(Step::Done(converted))
             } else {
                 Ok(Step::Wait {
@@ -277,7 +280,7 @@ impl Labeling {
             } => {
                 self.join.hold(waiting, held_bytes).await;
                 let join = self.join.clone();
-                blocking(move || finish(&request, &labeler, labels, &join)).await
+                blocking(move || finish(&request, &labeler, labels, &join, &later)).await
             }
         }
     }
@@ -310,9 +313,10 @@ fn finish(
     labeler: &Labeler,
     mut labels: Labels,
     join: &TraceJoin,
+    mining: &LogMining,
 ) -> Result<Converted> {
     labels.resolve(|keys| join.snapshot(keys));
-    request.convert(labeler, &labels)
+    request.convert(labeler, &labels, Some(mining))
 }
 
 async fn blocking<T: Send + 'static>(
@@ -437,7 +441,12 @@ mod tests {
 
         async fn export(labeling: &Labeling, signal: Signal, body: Vec<u8>) -> RecordBatch {
             let mut converted = labeling
-                .decode_and_convert(signal, Encoding::Protobuf, body.into())
+                .decode_and_convert(
+                    signal,
+                    Encoding::Protobuf,
+                    body.into(),
+                    LogMining::default(),
+                )
                 .await
                 .unwrap();
             let sightings = std::mem::take(&mut converted.sightings);

@@ -11,6 +11,10 @@
 //!   both hand the raw body to the same [`Pipeline`].
 //! - [`convert`] turns a decoded request into a batch in the table's schema
 //!   (`grayscope_core::schema`), rejecting malformed records one by one.
+//! - [`LogMining`] gives each log record its template (`template_id`,
+//!   `template`) and the `[[log_rules]]` it matches (`rules`), with the
+//!   `patterns` crate's miner; the same [`LogMining::mine`] serves
+//!   `grayscope mine`.
 //! - [`Labeler`] decides each record's cohort (gray flag, then the
 //!   `[[cohorts]]` rules, then `baseline`); [`Labeling`] holds the one in
 //!   use, swaps it on reload, and joins log records and exemplars to their
@@ -26,6 +30,7 @@ mod decode;
 mod error;
 mod join;
 pub mod label;
+pub mod mining;
 pub mod otlp_grpc;
 pub mod otlp_http;
 mod pipeline;
@@ -36,6 +41,7 @@ pub use decode::Encoding;
 pub use error::{Error, Result};
 pub use join::JoinStats;
 pub use label::{Labeler, Labeling};
+pub use mining::{LogMining, LogMiningBuilder};
 pub use pipeline::{ExportOutcome, Pipeline, decode_and_convert};
 pub use response::RpcStatus;
 pub use signal::Signal;

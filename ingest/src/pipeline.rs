@@ -11,6 +11,7 @@ use crate::convert::{Converted, DecodedRequest};
 use crate::decode::Encoding;
 use crate::error::{Error, Result};
 use crate::label::{Labeler, Labeling, Labels};
+use crate::mining::LogMining;
 use crate::signal::Signal;
 
 /// What became of an export request that was accepted.
@@ -25,19 +26,21 @@ pub struct ExportOutcome {
     pub error_message: String,
 }
 
-/// Decodes a request body and converts it into a labelled batch, without
-/// joining traces (a log record that would take its trace's cohort is
-/// `baseline` here). This is CPU work with no I/O; [`Pipeline::export`] does
-/// the same off the async runtime, joining traces.
+/// Decodes a request body and converts it into a labelled batch, mining log
+/// bodies with `mining` (none: template columns null), without joining
+/// traces (a log record that would take its trace's cohort is `baseline`
+/// here). This is CPU work with no I/O; [`Pipeline::export`] does the same
+/// off the async runtime, joining traces.
 pub fn decode_and_convert(
     signal: Signal,
     encoding: Encoding,
     body: &[u8],
     labeler: &Labeler,
+    mining: Option<&LogMining>,
 ) -> Result<Converted> {
     let request = DecodedRequest::decode(signal, encoding, body)?;
     let labels = Labels::of(&request, labeler);
-    request.convert(labeler, &labels)
+    request.convert(labeler, &labels, mining)
 }
 
 /// Turns export requests into stored rows. Cheap to clone; every receiver
@@ -46,6 +49,7 @@ pub fn decode_and_convert(
 pub struct Pipeline {
     store: Store,
     labeling: Labeling,
+    mining: LogMining,
     admission: Arc<Semaphore>,
 }
 
@@ -62,13 +66,21 @@ const OVERLOAD_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs
 impl Pipeline {
     /// A pipeline writing into `store`, labelling with `labeling` (a
     /// [`Labeler`] alone labels without reloads and with the default trace
-    /// join).
+    /// join), mining log bodies with a default miner in memory.
     pub fn new(store: Store, labeling: impl Into<Labeling>) -> Pipeline {
         Pipeline {
             store,
             labeling: labeling.into(),
+            mining: LogMining::default(),
             admission: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
         }
+    }
+
+    /// Mines log bodies with `mining` (the server's configured, persisted
+    /// miner and rules).
+    pub fn with_mining(mut self, mining: LogMining) -> Pipeline {
+        self.mining = mining;
+        self
     }
 
     /// Caps the requests handled at once; more are refused by
@@ -99,7 +111,7 @@ impl Pipeline {
     ) -> Result<ExportOutcome> {
         let mut converted = self
             .labeling
-            .decode_and_convert(signal, encoding, body)
+            .decode_and_convert(signal, encoding, body, self.mining.clone())
             .await?;
         let sightings = std::mem::take(&mut converted.sightings);
 

@@ -10,6 +10,7 @@ use grayscope_store::Store;
 
 use crate::error::{Error, Result};
 use crate::system_tables;
+use crate::templates_table::{self, NoTemplates, TemplateSource, TemplatesTableProvider};
 use crate::{cohort_rule, trace_cohorts};
 
 /// Runs read-only SQL over every table of a store. Cheap to clone.
@@ -55,7 +56,22 @@ impl QueryEngine {
         }
         cohort_rule::register(&context);
         trace_cohorts::register(&context)?;
+        context.register_table(
+            templates_table::TABLE_NAME,
+            Arc::new(TemplatesTableProvider::new(Arc::new(NoTemplates))),
+        )?;
         Ok(QueryEngine { context })
+    }
+
+    /// Reads the `templates` table from `source` (the server's template
+    /// miner); without it the table is empty.
+    pub fn with_templates(self, source: Arc<dyn TemplateSource>) -> Result<QueryEngine> {
+        self.context.deregister_table(templates_table::TABLE_NAME)?;
+        self.context.register_table(
+            templates_table::TABLE_NAME,
+            Arc::new(TemplatesTableProvider::new(source)),
+        )?;
+        Ok(self)
     }
 
     /// The DataFusion session, for front ends that speak their own protocol.

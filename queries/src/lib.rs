@@ -5,6 +5,9 @@
 //!   `metrics`) in a DataFusion `SessionContext` and runs read-only SQL.
 //! - [`sql_http::router`] serves `POST /api/v1/sql`: SQL in, rows out as
 //!   JSON, CSV or Arrow IPC (chosen by the `Accept` header).
+//! - [`templates_table`] is the `templates` table: every log template the
+//!   ingest miner knows, with its lineage, read at scan time from a
+//!   [`TemplateSource`].
 //! - The `system` schema shows the store's health as tables
 //!   (`system.tables`, `system.parts`, `system.store`).
 //!
@@ -26,8 +29,10 @@ mod error;
 mod format;
 pub mod sql_http;
 mod system_tables;
+pub mod templates_table;
 pub mod trace_cohorts;
 
 pub use engine::{QueryEngine, QueryResult};
 pub use error::{Error, Result};
 pub use format::OutputFormat;
+pub use templates_table::{TemplateRow, TemplateSource};

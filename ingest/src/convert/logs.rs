@@ -3,11 +3,16 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arrow::array::{ArrayRef, Int32Builder, StringBuilder, TimestampNanosecondBuilder};
+use arrow::array::{
+    ArrayRef, Int32Builder, ListBuilder, StringBuilder, TimestampNanosecondBuilder,
+};
+use arrow::datatypes::{DataType, Field};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use grayscope_core::schema::logs;
+use grayscope_patterns::{RuleHits, TemplateId};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 
 use super::attributes::value_text;
@@ -15,13 +20,18 @@ use super::columns::{ProvenanceColumns, hex, timestamp_builder, valid_span_id, v
 use super::resource::{ResourceInfo, ScopeInfo};
 use super::{Converted, Rejections, nanos};
 use crate::label::{Labeler, Labels};
+use crate::mining::LogMining;
 
 /// Converts a logs export request into a `logs` batch; `labels` are the
-/// request's labels from [`Labeler::label_logs`].
+/// request's labels from [`Labeler::label_logs`]. With `mining`, each body
+/// (a string as sent, any other value as the JSON text of the `body`
+/// column) gets its template and the rules it matches; without, the
+/// template columns are null and the rule lists empty.
 pub fn convert_logs(
     request: &ExportLogsServiceRequest,
     labeler: &Labeler,
     labels: &Labels,
+    mining: Option<&LogMining>,
 ) -> Result<Converted, ArrowError> {
     let capacity = request
         .resource_logs
@@ -33,7 +43,7 @@ pub fn convert_logs(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or_default();
-    let mut columns = LogColumns::with_capacity(capacity);
+    let mut columns = LogColumns::with_capacity(capacity, mining);
     let mut rejections = Rejections::default();
     let mut scratch = String::new();
     let mut index = 0;
@@ -73,7 +83,7 @@ fn validate(record: &LogRecord) -> Result<(), String> {
     Ok(())
 }
 
-struct LogColumns {
+struct LogColumns<'m> {
     time: TimestampNanosecondBuilder,
     observed_time: TimestampNanosecondBuilder,
     trace_id: StringBuilder,
@@ -85,11 +95,14 @@ struct LogColumns {
     event_name: StringBuilder,
     template_id: StringBuilder,
     template: StringBuilder,
+    rules: ListBuilder<StringBuilder>,
     provenance: ProvenanceColumns,
+    /// The miner, and the buffer for the rules each body matches.
+    mining: Option<(&'m LogMining, RuleHits)>,
 }
 
-impl LogColumns {
-    fn with_capacity(n: usize) -> Self {
+impl<'m> LogColumns<'m> {
+    fn with_capacity(n: usize, mining: Option<&'m LogMining>) -> Self {
         let text = |bytes_per_row| StringBuilder::with_capacity(n, n * bytes_per_row);
         LogColumns {
             time: timestamp_builder(n),
@@ -101,9 +114,15 @@ impl LogColumns {
             body: text(96),
             service: text(16),
             event_name: text(0),
-            template_id: text(0),
-            template: text(0),
+            template_id: text(16),
+            template: text(64),
+            rules: ListBuilder::with_capacity(StringBuilder::new(), n).with_field(Field::new(
+                logs::RULES_ITEM,
+                DataType::Utf8,
+                false,
+            )),
             provenance: ProvenanceColumns::with_capacity(n),
+            mining: mining.map(|m| (m, m.rule_hits())),
         }
     }
 
@@ -144,13 +163,29 @@ impl LogColumns {
         self.severity_number.append_value(record.severity_number);
         self.severity_text
             .append_option(Some(record.severity_text.as_str()).filter(|s| !s.is_empty()));
-        self.body
-            .append_option(value_text(record.body.as_ref(), scratch));
+        let sorted = record.body.as_ref().and_then(sorted_body);
+        let body = value_text(sorted.as_ref().or(record.body.as_ref()), scratch);
+        self.body.append_option(body);
+        match (body, &mut self.mining) {
+            (Some(body), Some((mining, hits))) => {
+                let mined = mining.mine(body, time, hits);
+                self.template_id
+                    .append_value(template_id_text(mined.template_id, &mut id));
+                self.template.append_value(&*mined.template);
+                let names = self.rules.values();
+                for name in mining.rules().names_of(hits) {
+                    names.append_value(name);
+                }
+            }
+            _ => {
+                self.template_id.append_null();
+                self.template.append_null();
+            }
+        }
+        self.rules.append(true);
         self.service.append_value(&resource.service);
         self.event_name
             .append_option(Some(record.event_name.as_str()).filter(|s| !s.is_empty()));
-        self.template_id.append_null();
-        self.template.append_null();
         self.provenance
             .append(&record.attributes, resource, scope, label, scratch);
     }
@@ -168,8 +203,59 @@ impl LogColumns {
             Arc::new(self.event_name.finish()),
             Arc::new(self.template_id.finish()),
             Arc::new(self.template.finish()),
+            Arc::new(self.rules.finish()),
         ];
         columns.extend(self.provenance.finish());
         RecordBatch::try_new(logs::schema(), columns)
     }
+}
+
+/// The body with its key-value lists (at any depth) in key order, when they
+/// are not already. OTLP key-value lists are maps, and SDKs send them in
+/// their map's order, which for a hash map differs from process to process:
+/// sorted, one event has one `body` text, hence one template, on every
+/// instance. Decoders bound the nesting depth, so the recursion is bounded.
+fn sorted_body(body: &AnyValue) -> Option<AnyValue> {
+    if !has_unsorted_kvlist(body) {
+        return None;
+    }
+    let mut body = body.clone();
+    sort_kvlists(&mut body);
+    Some(body)
+}
+
+fn has_unsorted_kvlist(value: &AnyValue) -> bool {
+    match &value.value {
+        Some(Value::KvlistValue(list)) => {
+            !list.values.is_sorted_by(|a, b| a.key <= b.key)
+                || list
+                    .values
+                    .iter()
+                    .any(|kv| kv.value.as_ref().is_some_and(has_unsorted_kvlist))
+        }
+        Some(Value::ArrayValue(array)) => array.values.iter().any(has_unsorted_kvlist),
+        _ => false,
+    }
+}
+
+fn sort_kvlists(value: &mut AnyValue) {
+    match &mut value.value {
+        Some(Value::KvlistValue(list)) => {
+            // Stable: repeated keys keep their order.
+            list.values.sort_by(|a, b| a.key.cmp(&b.key));
+            for kv in &mut list.values {
+                if let Some(value) = &mut kv.value {
+                    sort_kvlists(value);
+                }
+            }
+        }
+        Some(Value::ArrayValue(array)) => array.values.iter_mut().for_each(sort_kvlists),
+        _ => {}
+    }
+}
+
+/// A template id as its 16 lowercase hex digits, written into `buf`
+/// (what `TemplateId`'s `Display` writes, without allocating).
+fn template_id_text(id: TemplateId, buf: &mut [u8; 32]) -> &str {
+    hex(&id.as_u64().to_be_bytes(), buf)
 }
