@@ -54,11 +54,11 @@ impl Outcome {
     /// Whether the outcome counts against the canary for a check whose
     /// worse direction is `direction`.
     pub fn fails(self, direction: Direction) -> bool {
-        match (self, direction) {
-            (Outcome::High, Direction::HigherIsWorse | Direction::Either) => true,
-            (Outcome::Low, Direction::LowerIsWorse | Direction::Either) => true,
-            _ => false,
-        }
+        matches!(
+            (self, direction),
+            (Outcome::High, Direction::HigherIsWorse | Direction::Either)
+                | (Outcome::Low, Direction::LowerIsWorse | Direction::Either)
+        )
     }
 }
 
