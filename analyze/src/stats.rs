@@ -14,6 +14,8 @@
 //! | many checks at once | [`multiple_testing`] | Holm / Benjamini–Hochberg adjusted p-values |
 //! | is it big enough to matter? | [`Effect::against_floor`] | exceeds / within / inconclusive |
 //! | p50, p90, p99 | [`quantiles`], [`Sample::quantile`], [`histograms`] | type-7 quantiles; OTLP histogram quantiles |
+//! | latencies from OTLP histograms | [`histograms`] `comparable_samples` | weighted samples for the rank tests |
+//! | a million latencies in a window | [`Sample::log_quantized`] | values on a 0.1 % log grid: sub-ms tests |
 //!
 //! Conventions shared by all of them:
 //! - A check's [`Direction`] (higher is worse, lower is worse, either) picks

@@ -32,6 +32,11 @@ use crate::stats::special::normal_sf;
 /// Largest n₁·n₂ for which [`Method::Auto`] computes the exact distribution.
 pub const EXACT_MAX_PAIRS: u64 = 20_000;
 
+/// Most work (min(n₁,n₂)·n₁n₂/2 coefficient updates) [`Method::Exact`] will
+/// spend on the exact distribution before falling back to the normal
+/// approximation.
+pub const EXACT_MAX_WORK: u128 = 1_000_000_000;
+
 /// How to compute the p-value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Method {
@@ -39,9 +44,10 @@ pub enum Method {
     /// asymptotic.
     #[default]
     Auto,
-    /// Exact whenever there are no ties (any size: the cost is
-    /// O(min(n₁,n₂)·n₁n₂)); asymptotic with ties, where the exact no-ties
-    /// distribution would be wrong.
+    /// Exact whenever there are no ties and the distribution costs at most
+    /// [`EXACT_MAX_WORK`] steps (min(n₁,n₂)·n₁n₂/2: about 1 s); asymptotic
+    /// otherwise — with ties the exact no-ties distribution would be wrong,
+    /// and beyond that size the normal approximation is excellent anyway.
     Exact,
     /// Normal approximation with tie and continuity correction.
     Asymptotic,
@@ -185,7 +191,7 @@ pub fn mann_whitney_with(
     };
     let exact = match method {
         Method::Auto => sums.tie_term == 0 && pairs <= u128::from(EXACT_MAX_PAIRS),
-        Method::Exact => sums.tie_term == 0,
+        Method::Exact => sums.tie_term == 0 && u128::from(n1.min(n2)) * pairs / 2 <= EXACT_MAX_WORK,
         Method::Asymptotic => false,
     };
     let p_tail = if exact {
@@ -388,6 +394,11 @@ mod tests {
         }
         // 40 × 25 = 1000 pairs: Auto picks exact.
         assert!(mann_whitney(&x, &y, Alternative::Greater).unwrap().exact);
+        // Forcing exact on samples far too large for it falls back.
+        let big: Vec<f64> = (0..100_000).map(f64::from).collect();
+        let r =
+            mann_whitney_with(&s(&big), &s(&big), Alternative::TwoSided, Method::Exact).unwrap();
+        assert!(!r.exact);
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub fn benjamini_hochberg(p_values: &[f64]) -> Vec<f64> {
 mod tests {
     use super::*;
 
-    // analyze/reference/multiple_testing.py (statsmodels 0.14, SciPy 1.17.1)
+    // analyze/reference/multiple_testing.py (statsmodels 0.15.0, SciPy 1.17.1)
     const P: [f64; 8] = [0.01, 0.04, 0.03, 0.005, 0.5, 0.04, 0.2, 0.0001];
 
     fn assert_close(got: &[f64], want: &[f64]) {

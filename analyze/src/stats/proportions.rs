@@ -196,7 +196,7 @@ mod tests {
     fn wilson_and_newcombe_match_statsmodels() {
         // statsmodels proportion_confint(k, n, alpha=0.05, method="wilson") and
         // confint_proportions_2indep(k1, n1, k2, n2, method="newcomb", compare="diff")
-        // (analyze/reference/proportions.py, statsmodels 0.14)
+        // (analyze/reference/proportions.py, statsmodels 0.15.0)
         for &(k1, n1, k2, n2, w_low, w_high, d_low, d_high) in REFERENCE_NEWCOMBE {
             let (c, b) = (prop(k1, n1), prop(k2, n2));
             let w = c.wilson(Confidence::NINETY_FIVE).unwrap();

@@ -16,7 +16,7 @@
 //! stored as `0.0`.
 
 use crate::stats::quantiles::r7_by_index;
-use crate::stats::sort::sort_f64;
+use crate::stats::sort::{from_ordered_bits, ordered_bits, sort_f64};
 
 /// A cohort's finite observations, sorted ascending and grouped into runs of
 /// equal values.
@@ -84,77 +84,97 @@ impl Sample {
         sample
     }
 
-    /// Builds a sample with every value rounded to a logarithmic grid of
-    /// relative precision `relative_error` — DDSketch's mapping (Masson,
-    /// Rim & Lee, VLDB 2019): with γ = (1+α)/(1−α), a positive v goes to
-    /// bucket ⌈log_γ v⌉ and is represented by 2γⁱ/(γ+1), which is within
-    /// α·v of v. Negative values mirror it; 0 stays 0. `None` unless
-    /// 0 < α < 0.5.
+    /// Builds a sample with every value rounded to a log-linear grid of
+    /// relative precision `relative_error` (α): the f64 is cut after its
+    /// top m mantissa bits, with m the smallest such that 2^−(m+1) ≤ α, and
+    /// represented by the midpoint of its cell — HdrHistogram's layout, so
+    /// every (normal) value moves by at most α relative (0.049 % for
+    /// α = 0.001, m = 10). Zero stays zero; non-finite values are dropped as
+    /// in [`Sample::new`]. `None` unless 0 < α < 0.5.
     ///
     /// Why: a window of a million distinct latencies costs a sort and an
-    /// O(n)-per-round pairwise selection; at α = 0.001 the same window has
-    /// ~10⁴ distinct values between 1 µs and 1 000 s, the counts are built
-    /// by direct indexing (no sort), and Mann-Whitney and Hodges-Lehmann
-    /// then cost well under a millisecond (`BENCHMARKS-stats.md`).
+    /// O(n)-per-round pairwise selection; on the grid the same window has a
+    /// few 10⁴ distinct values (1 024 per power of two at α = 0.001), the
+    /// counts are built by direct indexing on the bit pattern (no sort, no
+    /// logarithm), and Mann-Whitney and Hodges-Lehmann then cost well under
+    /// a millisecond (`BENCHMARKS-stats.md`).
     ///
-    /// What it costs in accuracy: every value moves by at most α relative.
-    /// Quantiles move by at most α relative. Each pairwise difference c − b
-    /// moves by at most α·(|c| + |b|), so the Hodges-Lehmann estimate and
-    /// its interval ends move by at most α·(|c| + |b|) for the pair that
-    /// defines them — about 2α times the median latency (0.2 % at
-    /// α = 0.001), far below any useful effect floor. Values closer than α
-    /// become ties, which the rank test's tie correction accounts for; it
-    /// loses power only for shifts below α.
+    /// What it costs in accuracy: quantiles move by at most α relative. Each
+    /// pairwise difference c − b moves by at most α·(|c| + |b|), so the
+    /// Hodges-Lehmann estimate and its interval ends move by at most that
+    /// for the pairs that define them — about 2α times the median latency
+    /// (0.1 % at α = 0.001), far below any useful effect floor. Values closer
+    /// than α become ties, which the rank test's tie correction accounts for;
+    /// it loses power only for shifts below α. Subnormal values (|v| <
+    /// 2.2e−308) get a coarser absolute grid.
     pub fn log_quantized(values: &[f64], relative_error: f64) -> Option<Sample> {
+        /// Widest key range counted densely (8 MiB of counters).
+        const DENSE_MAX: u64 = 1 << 20;
         if !(relative_error > 0.0 && relative_error < 0.5) {
             return None;
         }
-        let gamma = (1.0 + relative_error) / (1.0 - relative_error);
-        let ln_gamma = gamma.ln();
-        let index = |v: f64| (v.abs().ln() / ln_gamma).ceil() as i64;
-        let value_of = |i: i64| 2.0 * (i as f64 * ln_gamma).exp() / (gamma + 1.0);
-        let mut dropped = 0_u64;
-        let mut zeros = 0_u64;
-        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        let mantissa_bits = ((1.0 / relative_error).log2() - 1.0)
+            .ceil()
+            .clamp(0.0, 52.0) as u32;
+        let shift = 52 - mantissa_bits;
+        let key = |v: f64| ordered_bits(v) >> shift;
+        let midpoint = |k: u64| {
+            let half = if shift == 0 { 0 } else { 1 << (shift - 1) };
+            from_ordered_bits((k << shift) | half)
+        };
+        let (mut dropped, mut zeros) = (0_u64, 0_u64);
+        let (mut lo, mut hi) = (u64::MAX, 0_u64);
         for &v in values {
             if !v.is_finite() {
                 dropped += 1;
             } else if v == 0.0 {
                 zeros += 1;
             } else {
-                let i = index(v);
-                lo = lo.min(i);
-                hi = hi.max(i);
+                let k = key(v);
+                lo = lo.min(k);
+                hi = hi.max(k);
             }
         }
-        // Dense counters per side: the index range is log_γ(max/min), a few
-        // tens of thousands at most for any real latency range.
-        let span = if lo <= hi { (hi - lo + 1) as usize } else { 0 };
-        let mut positive = vec![0_u64; span];
-        let mut negative = vec![0_u64; span];
-        for &v in values {
-            if v.is_finite() && v != 0.0 {
-                let slot = (index(v) - lo) as usize;
-                if v > 0.0 {
-                    positive[slot] += 1;
-                } else {
-                    negative[slot] += 1;
+        let mut keyed: Vec<(u64, u64)> = Vec::new();
+        if lo <= hi && hi - lo < DENSE_MAX {
+            let mut counts = vec![0_u64; (hi - lo + 1) as usize];
+            for &v in values {
+                if v.is_finite() && v != 0.0 {
+                    counts[(key(v) - lo) as usize] += 1;
+                }
+            }
+            keyed.extend(
+                counts
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &c)| c > 0)
+                    .map(|(slot, &c)| (lo + slot as u64, c)),
+            );
+        } else if lo <= hi {
+            let mut keys: Vec<u64> = values
+                .iter()
+                .filter(|v| v.is_finite() && **v != 0.0)
+                .map(|&v| key(v))
+                .collect();
+            keys.sort_unstable();
+            for k in keys {
+                match keyed.last_mut() {
+                    Some((last, c)) if *last == k => *c += 1,
+                    _ => keyed.push((k, 1)),
                 }
             }
         }
-        let mut runs = Vec::new();
-        for (slot, &c) in negative.iter().enumerate().rev() {
-            if c > 0 {
-                runs.push((-value_of(lo + slot as i64), c));
+        let mut runs: Vec<(f64, u64)> = Vec::with_capacity(keyed.len() + 1);
+        for (k, c) in keyed {
+            let v = midpoint(k);
+            if zeros > 0 && v > 0.0 {
+                runs.push((0.0, zeros));
+                zeros = 0;
             }
+            runs.push((v, c));
         }
         if zeros > 0 {
             runs.push((0.0, zeros));
-        }
-        for (slot, &c) in positive.iter().enumerate() {
-            if c > 0 {
-                runs.push((value_of(lo + slot as i64), c));
-            }
         }
         let (values, counts) = runs.into_iter().unzip();
         let mut sample = Sample::from_runs(values, counts);
