@@ -3,13 +3,15 @@
 //!
 //! - [`stats`]: the statistics the judge's checks are built on — pure
 //!   functions, no I/O. Rank tests for distributions
-//!   ([`stats::mann_whitney`]) with a shift estimate and its confidence
-//!   interval ([`stats::hodges_lehmann`]); tests for proportions
+//!   ([`stats::mann_whitney()`]) with a shift estimate and its confidence
+//!   interval ([`stats::hodges_lehmann()`]); tests for proportions
 //!   ([`stats::proportions`]) and event rates ([`stats::rates`]) that stay
 //!   sensible on sparse and zero counts; multiple-testing correction
 //!   ([`stats::multiple_testing`]); effect sizes and floors
 //!   ([`stats::effect`]); sample quantiles ([`stats::quantiles`]) and OTLP
-//!   histograms ([`stats::histograms`]).
+//!   histograms ([`stats::histograms`]). For windows of a million spans,
+//!   build the samples with [`stats::Sample::log_quantized`] (0.1 % grid):
+//!   the whole latency check then costs a few ms (`BENCHMARKS-stats.md`).
 //!
 //! ```
 //! use grayscope_analyze::stats::{

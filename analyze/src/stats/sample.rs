@@ -5,8 +5,8 @@
 //! That is also the natural form of histogram-derived data (a bucket's
 //! representative value and its count) and of latencies with heavy ties
 //! (millisecond-rounded durations): the algorithms in
-//! [`mann_whitney`](super::mann_whitney) and
-//! [`hodges_lehmann`](super::hodges_lehmann) run in time linear in the number
+//! [`mann_whitney`](super::mann_whitney()) and
+//! [`hodges_lehmann`](super::hodges_lehmann()) run in time linear in the number
 //! of *distinct* values once the sample is built.
 //!
 //! Non-finite values (NaN, ±∞) are dropped when a sample is built and counted
