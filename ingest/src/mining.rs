@@ -363,7 +363,7 @@ fn rule_set(rules: &[LogRuleConfig]) -> Result<RuleSet, grayscope_core::Error> {
                 format!("log_rules[{index}].pattern"),
                 format!(
                     "of rule {name:?} does not compile: {pattern:?}: {}",
-                    source_text(&error)
+                    root_cause(&error)
                 ),
             )
         }
@@ -390,6 +390,16 @@ fn source_text(error: &dyn std::error::Error) -> String {
         cause = e.source();
     }
     parts.join(": ")
+}
+
+/// The innermost cause of `error` (for a pattern, the regex parser's
+/// message with its caret under the offending position).
+fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 /// `error` and its causes, joined with `: `.
