@@ -20,7 +20,12 @@
 //! without 10 times the memory. DataFusion runs with 2 partitions (the
 //! machine's cores). Prints seconds and ns/row, best of 3.
 
-#![allow(missing_docs, clippy::expect_used, clippy::print_stdout, clippy::cast_precision_loss)]
+#![allow(
+    missing_docs,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::cast_precision_loss
+)]
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -88,8 +93,11 @@ fn batch(first_row: usize, rows: usize) -> RecordBatch {
         Field::new("attributes", attributes.data_type().clone(), false),
         Field::new("resource_attributes", resource.data_type().clone(), false),
     ]);
-    RecordBatch::try_new(Arc::new(schema), vec![Arc::new(attributes), Arc::new(resource)])
-        .expect("batch")
+    RecordBatch::try_new(
+        Arc::new(schema),
+        vec![Arc::new(attributes), Arc::new(resource)],
+    )
+    .expect("batch")
 }
 
 fn best_of_3(mut f: impl FnMut() -> u64) -> (f64, u64) {
@@ -196,7 +204,10 @@ fn main() {
             for batch in &table {
                 let maps: Vec<&MapArray> = (0..2).map(|i| batch.column(i).as_map()).collect();
                 for row in 0..batch.num_rows() {
-                    let sources = [MapRow::new(Some(maps[0]), row), MapRow::new(Some(maps[1]), row)];
+                    let sources = [
+                        MapRow::new(Some(maps[0]), row),
+                        MapRow::new(Some(maps[1]), row),
+                    ];
                     matched += u64::from(evaluate_row(&rule, &sources));
                 }
             }

@@ -381,14 +381,20 @@ async fn a_lost_log_directory_never_makes_new_records_look_flushed() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = Store::open(dir.path(), config()).await.unwrap();
     for round in 0..3 {
-        store.append(Table::Spans, spans(&format!("f{round}"), &[T0 + round])).await.unwrap();
+        store
+            .append(Table::Spans, spans(&format!("f{round}"), &[T0 + round]))
+            .await
+            .unwrap();
     }
     store.close().await.unwrap();
     // The log is gone (a wiped volume, an operator's rm): sequence numbers
     // must still continue after what the parts cover.
     std::fs::remove_dir_all(dir.path().join("wal")).unwrap();
     let (store, _) = Store::open(dir.path(), config()).await.unwrap();
-    store.append(Table::Spans, spans("after", &[T0 + 10])).await.unwrap();
+    store
+        .append(Table::Spans, spans("after", &[T0 + 10]))
+        .await
+        .unwrap();
     drop(store); // crash: the new record exists only in the log
     let (store, report) = Store::open(dir.path(), config()).await.unwrap();
     assert_eq!(report.replayed, 1, "{report:?}");

@@ -57,7 +57,11 @@ async fn pyarrow_and_duckdb_read_the_parts_with_their_schema() {
 
     // Wait (with a deadline) for the flush that makes the spans a part.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while server.count("SELECT count(*) AS n FROM system.parts WHERE table_name = 'spans'").await == 0 {
+    while server
+        .count("SELECT count(*) AS n FROM system.parts WHERE table_name = 'spans'")
+        .await
+        == 0
+    {
         assert!(Instant::now() < deadline, "no part was flushed within 30 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -68,7 +72,11 @@ async fn pyarrow_and_duckdb_read_the_parts_with_their_schema() {
         .output()
         .await
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let read: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let spans = &read["spans"];
     assert_eq!(spans["pyarrow_rows"], json!(2), "{read}");
@@ -88,7 +96,10 @@ async fn pyarrow_and_duckdb_read_the_parts_with_their_schema() {
     let schema = grayscope_core::Table::Spans.schema();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     for name in &names {
-        assert!(columns.contains_key(*name), "pyarrow lost column {name}: {columns:?}");
+        assert!(
+            columns.contains_key(*name),
+            "pyarrow lost column {name}: {columns:?}"
+        );
     }
     // pyarrow also reads the hive-style directories as partition columns.
     let mut extra: Vec<&str> = columns
@@ -101,5 +112,10 @@ async fn pyarrow_and_duckdb_read_the_parts_with_their_schema() {
     assert_eq!(columns["time"], json!("timestamp[ns, tz=UTC]"));
     assert_eq!(columns["duration_ns"], json!("int64"));
     assert_eq!(columns["trace_id"], json!("string"));
-    assert!(columns["attributes"].as_str().unwrap().starts_with("map<string"));
+    assert!(
+        columns["attributes"]
+            .as_str()
+            .unwrap()
+            .starts_with("map<string")
+    );
 }
