@@ -7,7 +7,9 @@
 mod check_config;
 mod mine;
 mod reload;
+mod rollouts_api;
 mod serve;
+mod sim;
 mod sql_client;
 mod templates_source;
 mod trace_id;
@@ -44,6 +46,9 @@ enum Command {
     TraceId(trace_id::TraceIdArgs),
     /// Mine log bodies (one per line) into templates, as ingest does.
     Mine(mine::MineArgs),
+    /// Simulate a service with a baseline and a canary: send a scenario's
+    /// telemetry to a server, or judge a suite of scenarios.
+    Sim(sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +60,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config::main(&file),
         Command::TraceId(args) => trace_id::main(args),
         Command::Mine(args) => mine::main(args),
+        Command::Sim(args) => sim::main(args),
     };
     match outcome {
         Ok(code) => code,

@@ -1,4 +1,5 @@
-//! `grayscope serve`: wires store, ingest and queries into one server.
+//! `grayscope serve`: wires store, ingest, queries and the judge into one
+//! server.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -9,8 +10,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::Router;
 use axum::routing::get;
+use grayscope_analyze::rollouts::{Rollouts, now_nanos};
 use grayscope_core::Config;
-use grayscope_ingest::{Labeler, Labeling, LogMiningBuilder, Pipeline, otlp_grpc, otlp_http};
+use grayscope_ingest::{
+    Labeler, Labeling, LogMining, LogMiningBuilder, Pipeline, otlp_grpc, otlp_http,
+};
 use grayscope_queries::{QueryEngine, sql_http};
 use grayscope_store::Store;
 use tokio::net::TcpListener;
@@ -18,6 +22,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::reload::Reloader;
+use crate::rollouts_api;
 use crate::templates_source::MinerTemplates;
 
 /// How long running requests get to finish once shutdown starts.
@@ -48,49 +53,126 @@ async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen for {what} on {addr}"))
 }
 
+/// Everything a grayscope instance runs, wired together: what `serve`
+/// exposes over its listeners, and what `sim --suite` and `demo` drive
+/// directly.
+pub struct Services {
+    /// The durable store.
+    pub store: Store,
+    /// The ingest pipeline (the one code path after the transports).
+    pub pipeline: Pipeline,
+    /// SQL over the store.
+    pub engine: QueryEngine,
+    /// The template miner.
+    pub mining: LogMining,
+    /// The rollouts under verification.
+    pub rollouts: Rollouts,
+    /// Rule and configuration reloads.
+    pub reloader: Arc<Reloader>,
+}
+
+impl Services {
+    /// Opens the store in `config.data_dir`, loads the miner and the
+    /// rollouts' state, and wires the pipeline and the SQL engine. `now`
+    /// is when new rollouts start (nanoseconds since the epoch).
+    pub async fn build(
+        config: &Config,
+        mining: LogMiningBuilder,
+        config_path: Option<&Path>,
+        now: i64,
+    ) -> anyhow::Result<Services> {
+        let (store, recovery) = Store::open(&config.data_dir, config.store.clone())
+            .await
+            .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+        if !recovery.wal_damage.is_empty() {
+            tracing::warn!(
+                ranges = recovery.wal_damage.len(),
+                "the write-ahead log was damaged; intact records were recovered (see warnings above)"
+            );
+        }
+        let data_dir = config.data_dir.clone();
+        let mining = tokio::task::spawn_blocking(move || mining.open(&data_dir))
+            .await
+            .context("the template miner loader failed")?
+            .with_context(|| {
+                format!(
+                    "cannot load the template miner state from {}; move the file away to start \
+                     with no learned templates (template ids do not change)",
+                    config
+                        .data_dir
+                        .join(grayscope_ingest::mining::STATE_FILE)
+                        .display()
+                )
+            })?;
+        let labeling = Labeling::new(Labeler::from_config(config), &config.trace_join);
+        // Held exports keep their request slot: leave half for the spans that
+        // release them.
+        labeling.limit_held_requests((config.otlp.max_concurrent_requests / 2).max(1));
+        let reloader = Arc::new(Reloader::new(
+            config_path.map(Path::to_owned),
+            labeling.clone(),
+            config.clone(),
+        ));
+        let pipeline = Pipeline::new(store.clone(), labeling)
+            .with_mining(mining.clone())
+            .with_max_concurrent_requests(config.otlp.max_concurrent_requests);
+        let engine = QueryEngine::new(store.clone())
+            .and_then(|engine| engine.with_templates(Arc::new(MinerTemplates(mining.clone()))))
+            .context("cannot set up the SQL engine")?;
+        let rollouts = Rollouts::open(
+            &config.data_dir,
+            engine.clone(),
+            store.clone(),
+            &config.rollouts,
+            now,
+        )
+        .await
+        .context("cannot load the rollouts' state")?;
+        Ok(Services {
+            store,
+            pipeline,
+            engine,
+            mining,
+            rollouts,
+            reloader,
+        })
+    }
+
+    /// Saves the miner's state and closes the store (flushing memtables).
+    pub async fn close(self) {
+        if let Err(error) = self.mining.persist().await {
+            tracing::warn!(
+                "saving the template miner state: {:#}",
+                anyhow::Error::new(error)
+            );
+        }
+        if let Err(error) = self.store.close().await {
+            tracing::warn!("closing the store: {error:#}");
+        }
+    }
+}
+
 async fn run(
     config: Config,
     mining: LogMiningBuilder,
     config_path: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let (store, recovery) = Store::open(&config.data_dir, config.store.clone())
-        .await
-        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
-    if !recovery.wal_damage.is_empty() {
-        tracing::warn!(
-            ranges = recovery.wal_damage.len(),
-            "the write-ahead log was damaged; intact records were recovered (see warnings above)"
-        );
-    }
-    let data_dir = config.data_dir.clone();
-    let mining = tokio::task::spawn_blocking(move || mining.open(&data_dir))
-        .await
-        .context("the template miner loader failed")?
-        .with_context(|| {
-            format!(
-                "cannot load the template miner state from {}; move the file away to start \
-                 with no learned templates (template ids do not change)",
-                config
-                    .data_dir
-                    .join(grayscope_ingest::mining::STATE_FILE)
-                    .display()
-            )
-        })?;
-    let labeling = Labeling::new(Labeler::from_config(&config), &config.trace_join);
-    // Held exports keep their request slot: leave half for the spans that
-    // release them.
-    labeling.limit_held_requests((config.otlp.max_concurrent_requests / 2).max(1));
-    let reloader = Arc::new(Reloader::new(
-        config_path.map(Path::to_owned),
-        labeling.clone(),
-        config.clone(),
-    ));
-    let pipeline = Pipeline::new(store.clone(), labeling)
-        .with_mining(mining.clone())
-        .with_max_concurrent_requests(config.otlp.max_concurrent_requests);
-    let engine = QueryEngine::new(store.clone())
-        .and_then(|engine| engine.with_templates(Arc::new(MinerTemplates(mining.clone()))))
-        .context("cannot set up the SQL engine")?;
+    let services = Services::build(&config, mining, config_path, now_nanos()).await?;
+    let Services {
+        ref pipeline,
+        ref engine,
+        ref mining,
+        ref rollouts,
+        ref reloader,
+        ..
+    } = services;
+    let (pipeline, engine, mining, rollouts, reloader) = (
+        pipeline.clone(),
+        engine.clone(),
+        mining.clone(),
+        rollouts.clone(),
+        reloader.clone(),
+    );
 
     let grpc = bind("OTLP/gRPC", config.otlp.grpc_addr).await?;
     let http = bind("OTLP/HTTP", config.otlp.http_addr).await?;
@@ -139,7 +221,15 @@ async fn run(
     let api_router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(sql_http::router(engine, config.api.max_sql_size.as_usize()))
+        .merge(rollouts_api::router(rollouts.clone()))
         .merge(reloader.clone().routes());
+    tasks.spawn({
+        let stop = shutdown.clone();
+        async move {
+            rollouts.run(stop).await;
+            Ok(())
+        }
+    });
     tasks.spawn(reloader.watch_sighup(shutdown.clone()));
     let saver = mining.clone().save_every(shutdown.clone());
     tasks.spawn(async move {
@@ -178,17 +268,9 @@ async fn run(
     if drained.is_err() {
         tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway");
     }
-    // Ingest has stopped: the miner's state is final.
-    if let Err(error) = mining.persist().await {
-        tracing::warn!(
-            "saving the template miner state: {:#}",
-            anyhow::Error::new(error)
-        );
-    }
-    // Flush what is in memory, so the next start need not replay the log.
-    if let Err(error) = store.close().await {
-        tracing::warn!("closing the store: {error:#}");
-    }
+    // Ingest has stopped: the miner's state is final; flush what is in
+    // memory, so the next start need not replay the log.
+    services.close().await;
     match failure {
         Some(error) => Err(error),
         None => Ok(()),

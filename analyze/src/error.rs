@@ -9,8 +9,9 @@
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// An argument to a statistical function that no data could make valid.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// What can go wrong in the judge: an argument to a statistical function
+/// that no data could make valid, or a failure to query, record or persist.
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A confidence level outside (0, 1).
     #[error("confidence level {level} is not strictly between 0 and 1")]
@@ -52,4 +53,49 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+    /// A check's SQL failed.
+    #[error("the check query failed: {sql}")]
+    Query {
+        /// The statement.
+        sql: String,
+        /// The engine's error.
+        source: grayscope_queries::Error,
+    },
+    /// Writing a judgement to the `verdicts` table failed.
+    #[error("cannot record the judgement")]
+    Store {
+        /// The store's error.
+        source: grayscope_store::Error,
+    },
+    /// The rollouts' state file could not be read or written.
+    #[error("rollout state {}: {reason}", path.display())]
+    State {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A rollout definition that is not valid.
+    #[error("{0}")]
+    InvalidRollout(String),
+    /// A rollout of that name is already verified.
+    #[error("a rollout named {0:?} exists already")]
+    RolloutExists(String),
+    /// No rollout of that name.
+    #[error("no rollout named {0:?}")]
+    NoSuchRollout(String),
+    /// The rollout has no canary of that cohort.
+    #[error("rollout {rollout:?} has no canary cohort {cohort:?}")]
+    NoSuchCanary {
+        /// The rollout.
+        rollout: String,
+        /// The cohort asked for.
+        cohort: String,
+    },
+    /// An operator's command that the canary's state does not allow.
+    #[error("{0}")]
+    Refused(String),
+    /// A bug on our side.
+    #[error("internal error: {0}")]
+    Internal(String),
 }

@@ -1,6 +1,20 @@
 //! grayscope's judge: it compares every canary cohort with its baseline and
 //! decides promote / hold / roll back (DESIGN §6).
 //!
+//! ```text
+//! Rollouts::run ─► every interval, per canary: judge::assess
+//!                    ├─ checks (L1 request rate, errors, latency; L2 templates,
+//!                    │  rule hits, error logs; L3 kernel metrics), each SQL
+//!                    │  through grayscope-queries, each with its test
+//!                    ├─ Holm correction, outcomes, roll-up → Evaluation
+//!                  ─► stage::Canary::apply → verdict, action, stage
+//!                  ─► a row in `verdicts`, and a Change for the sinks
+//! ```
+//!
+//! - [`rollouts`]: the rollouts, their persisted states, and the loop.
+//! - [`judge`]: one evaluation: outcomes and roll-up, in one place.
+//! - [`stage`]: the stage machine, with operators' commands.
+//! - [`sql`]: windows and reading query answers.
 //! - [`stats`]: the statistics the judge's checks are built on — pure
 //!   functions, no I/O. Rank tests for distributions
 //!   ([`stats::mann_whitney()`]) with a shift estimate and its confidence
@@ -32,7 +46,13 @@
 //! # let _ = Alternative::TwoSided;
 //! ```
 
+mod checks;
 pub mod error;
+pub mod judge;
+pub mod rollouts;
+pub mod sql;
+pub mod stage;
 pub mod stats;
+pub mod verdict_rows;
 
 pub use error::{Error, Result};

@@ -12,6 +12,7 @@ mod cohorts;
 mod duration;
 mod otlp;
 mod patterns;
+mod rollouts;
 mod store;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,10 @@ pub use cohorts::{CohortConfig, TraceJoinConfig};
 pub use duration::ConfigDuration;
 pub use otlp::OtlpConfig;
 pub use patterns::{LogRuleConfig, PatternsConfig};
+pub use rollouts::{
+    ChecksConfig, ErrorRateCheck, KernelCheck, LatencyCheck, LimitsConfig, NoDataPolicy, RateCheck,
+    RequestRateCheck, RolloutConfig, StageConfig, TemplateCheck, default_stages,
+};
 pub use store::{StoreConfig, SyncMode, TableStoreConfig, WalConfig};
 
 use crate::error::{Error, Result};
@@ -61,6 +66,9 @@ pub struct Config {
     /// record's `rules` column lists the names of those its body matches.
     /// Default: none.
     pub log_rules: Vec<LogRuleConfig>,
+    /// `[[rollouts]]`: the rollouts the judge verifies (more can be added
+    /// through the HTTP API). Default: none.
+    pub rollouts: Vec<RolloutConfig>,
 }
 
 impl Default for Config {
@@ -75,6 +83,7 @@ impl Default for Config {
             trace_join: TraceJoinConfig::default(),
             patterns: PatternsConfig::default(),
             log_rules: Vec::new(),
+            rollouts: Vec::new(),
         }
     }
 }
@@ -111,6 +120,15 @@ impl Config {
         self.trace_join.validate()?;
         self.patterns.validate()?;
         patterns::validate_rules(&self.log_rules)?;
+        for (i, rollout) in self.rollouts.iter().enumerate() {
+            rollout.validate(&format!("rollouts[{i}]"))?;
+            if self.rollouts[..i].iter().any(|r| r.name == rollout.name) {
+                return Err(invalid(
+                    &format!("rollouts[{i}].name"),
+                    format!("{:?} is used by another rollout", rollout.name),
+                ));
+            }
+        }
         Ok(())
     }
 }

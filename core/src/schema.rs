@@ -17,6 +17,7 @@
 pub mod logs;
 pub mod metrics;
 pub mod spans;
+pub mod verdicts;
 
 use std::fmt;
 use std::str::FromStr;
@@ -33,11 +34,13 @@ pub enum Table {
     Logs,
     /// One row per metric data point.
     Metrics,
+    /// One row per judgement of a canary.
+    Verdicts,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 3] = [Table::Spans, Table::Logs, Table::Metrics];
+    pub const ALL: [Table; 4] = [Table::Spans, Table::Logs, Table::Metrics, Table::Verdicts];
 
     /// The table's SQL name.
     pub fn name(self) -> &'static str {
@@ -45,6 +48,7 @@ impl Table {
             Table::Spans => "spans",
             Table::Logs => "logs",
             Table::Metrics => "metrics",
+            Table::Verdicts => "verdicts",
         }
     }
 
@@ -54,6 +58,7 @@ impl Table {
             Table::Spans => spans::schema(),
             Table::Logs => logs::schema(),
             Table::Metrics => metrics::schema(),
+            Table::Verdicts => verdicts::schema(),
         }
     }
 }
@@ -131,6 +136,7 @@ mod tests {
                 &timestamp_type()
             );
             assert!(!schema.field_with_name("cohort").unwrap().is_nullable());
+            assert!(!schema.field_with_name("time").unwrap().is_nullable());
             assert_eq!(table.name().parse::<Table>().unwrap(), table);
         }
     }

@@ -226,6 +226,11 @@ impl TraceJoin {
     pub(crate) async fn hold(&self, mut waiting: Vec<u128>, bytes: usize) {
         let Some(_held) = self.reserve(bytes) else {
             self.refused_total.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                traces = waiting.len(),
+                bytes,
+                "not holding an export: the hold bound is reached"
+            );
             return;
         };
         self.held_total.fetch_add(1, Ordering::Relaxed);
@@ -247,6 +252,10 @@ impl TraceJoin {
                 // Timed out, or the join is being dropped.
                 _ => {
                     self.expired_total.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(
+                        traces = waiting.len(),
+                        "held export released without the spans of some traces"
+                    );
                     return;
                 }
             }

@@ -91,7 +91,7 @@ pub struct Store {
 struct Inner {
     data_dir: PathBuf,
     config: StoreConfig,
-    tables: [Arc<TableData>; 3],
+    tables: Vec<Arc<TableData>>,
     wal: Wal,
     memory: Arc<AtomicUsize>,
     /// Bytes of appends accepted but not yet in a memtable.
@@ -123,7 +123,7 @@ fn now_nanos() -> i64 {
 
 /// Puts committed batches into memtables, in log order.
 struct Applier {
-    tables: [Arc<TableData>; 3],
+    tables: Vec<Arc<TableData>>,
     memory: Arc<AtomicUsize>,
     applied: Arc<AtomicU64>,
     flush_size: usize,
@@ -298,7 +298,7 @@ fn open_blocking(data_dir: PathBuf, config: StoreConfig) -> Result<(Inner, Recov
         max_id = max_id.max(found.max_id);
         datas.push(Arc::new(TableData::new(table, dir, found.parts, committed)));
     }
-    let tables: [Arc<TableData>; 3] = [datas[0].clone(), datas[1].clone(), datas[2].clone()];
+    let tables: Vec<Arc<TableData>> = datas;
 
     let memory = Arc::new(AtomicUsize::new(0));
     let flushed = tables.iter().map(|t| t.flushed_lsn()).max().unwrap_or(0);

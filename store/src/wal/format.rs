@@ -202,6 +202,7 @@ fn table_id(table: Table) -> u8 {
         Table::Spans => 1,
         Table::Logs => 2,
         Table::Metrics => 3,
+        Table::Verdicts => 4,
     }
 }
 
@@ -210,6 +211,7 @@ fn table_from_id(id: u8) -> Option<Table> {
         1 => Some(Table::Spans),
         2 => Some(Table::Logs),
         3 => Some(Table::Metrics),
+        4 => Some(Table::Verdicts),
         _ => None,
     }
 }

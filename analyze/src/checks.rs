@@ -1,0 +1,180 @@
+//! The checks a rollout runs, L1 to L3. Each check runs its SQL, applies
+//! its test, and returns a [`Finding`]; the judge then corrects p-values
+//! for the number of checks and decides every outcome in one place
+//! ([`crate::judge`]).
+
+mod error_rate;
+mod kernel;
+mod latency;
+mod log_rates;
+mod request_rate;
+mod templates;
+
+use grayscope_core::config::RolloutConfig;
+use grayscope_core::verdict::{CheckResult, CohortFigures, Direction, Evidence, Level, Outcome};
+use grayscope_queries::QueryEngine;
+
+use crate::error::Result;
+use crate::sql::Window;
+use crate::stats::{Confidence, Movement};
+
+/// What every check needs to know.
+pub(crate) struct Context<'a> {
+    pub engine: &'a QueryEngine,
+    pub rollout: &'a RolloutConfig,
+    pub canary: &'a str,
+    /// The window judged.
+    pub window: Window,
+    /// The confidence of effect intervals (1 − the rollout's alpha).
+    pub confidence: Confidence,
+}
+
+impl Context<'_> {
+    pub fn baseline(&self) -> &str {
+        &self.rollout.baseline
+    }
+
+    /// `service = '…' AND cohort IN (baseline, canary) AND time in window`.
+    pub fn scope(&self, window: Window) -> String {
+        format!(
+            "service = {} AND {} AND {}",
+            crate::sql::quote(&self.rollout.service),
+            crate::sql::cohorts_condition(&[self.baseline(), self.canary]),
+            window.condition()
+        )
+    }
+}
+
+/// What a check found, before correction for the number of checks.
+#[derive(Debug, Clone)]
+pub(crate) struct Finding {
+    /// The result, with a provisional outcome (`Pass` or `NoData`).
+    pub result: CheckResult,
+    /// The test's p-value, uncorrected; `None` when no test ran.
+    pub p_value: Option<f64>,
+    /// Whether the effect is beyond the check's floor in its bad direction
+    /// (the whole confidence interval, where there is one).
+    pub material: bool,
+    /// Which way the canary moved.
+    pub movement: Movement,
+    /// The canary breaks an absolute limit.
+    pub canary_over_limit: bool,
+    /// The baseline breaks an absolute limit, or is materially worse than
+    /// it was in the window before: everyone is degraded at this level.
+    pub baseline_degraded: bool,
+    /// Too few samples.
+    pub nodata: bool,
+}
+
+impl Finding {
+    /// A finding for a check that could not judge (too little data).
+    pub fn no_data(result: CheckResult) -> Finding {
+        Finding {
+            result,
+            p_value: None,
+            material: false,
+            movement: Movement::Unchanged,
+            canary_over_limit: false,
+            baseline_degraded: false,
+            nodata: true,
+        }
+    }
+}
+
+/// A blank result for a check, filled in by the check.
+pub(crate) fn blank(
+    cx: &Context<'_>,
+    name: &str,
+    level: Level,
+    direction: Direction,
+    critical: bool,
+    test: &str,
+) -> CheckResult {
+    CheckResult {
+        name: name.to_owned(),
+        level,
+        direction,
+        critical,
+        outcome: Outcome::Pass,
+        test: test.to_owned(),
+        statistic: None,
+        p_value: None,
+        effect: None,
+        interval: None,
+        baseline: CohortFigures {
+            cohort: cx.baseline().to_owned(),
+            ..CohortFigures::default()
+        },
+        canary: CohortFigures {
+            cohort: cx.canary.to_owned(),
+            ..CohortFigures::default()
+        },
+        reason: String::new(),
+        sql: Vec::new(),
+        evidence: Vec::new(),
+    }
+}
+
+/// The weight of a check in the score.
+pub(crate) fn weight(rollout: &RolloutConfig, name: &str) -> f64 {
+    let checks = &rollout.checks;
+    match name {
+        "request_rate" => checks.request_rate.weight,
+        "error_rate" => checks.error_rate.weight,
+        "latency" => checks.latency.weight,
+        "templates" => checks.templates.weight,
+        "rule_hits" => checks.rule_hits.weight,
+        "error_logs" => checks.error_logs.weight,
+        other => checks
+            .kernel
+            .iter()
+            .find(|k| format!("kernel:{}", k.metric) == other)
+            .map(|k| k.weight)
+            .unwrap_or(1.0),
+    }
+}
+
+/// Runs every enabled check of the rollout for one canary.
+pub(crate) async fn run_all(cx: &Context<'_>) -> Result<Vec<Finding>> {
+    let checks = &cx.rollout.checks;
+    let mut findings = Vec::new();
+    if checks.request_rate.enabled {
+        findings.push(request_rate::run(cx).await?);
+    }
+    if checks.error_rate.enabled {
+        findings.push(error_rate::run(cx).await?);
+    }
+    if checks.latency.enabled {
+        findings.push(latency::run(cx).await?);
+    }
+    if checks.templates.enabled {
+        findings.push(templates::run(cx).await?);
+    }
+    if checks.rule_hits.enabled {
+        findings.push(log_rates::rule_hits(cx).await?);
+    }
+    if checks.error_logs.enabled {
+        findings.push(log_rates::error_logs(cx).await?);
+    }
+    for kernel in &checks.kernel {
+        findings.push(kernel::run(cx, kernel).await?);
+    }
+    Ok(findings)
+}
+
+/// Evidence rows: `kind`, a summary per row, the trace id column.
+pub(crate) fn evidence(
+    kind: &str,
+    summaries: Vec<String>,
+    trace_ids: Vec<Option<String>>,
+) -> Vec<Evidence> {
+    summaries
+        .into_iter()
+        .zip(trace_ids)
+        .map(|(summary, trace_id)| Evidence {
+            kind: kind.to_owned(),
+            summary,
+            trace_id,
+        })
+        .collect()
+}
