@@ -41,11 +41,13 @@ struct Series {
     points: u64,
 }
 
-/// Per cohort: total increase and number of series, or gauge values.
+/// Per cohort: total increase, number of series and the series-seconds
+/// the increase was observed over, or gauge values.
 #[derive(Default)]
 struct Cohort {
     increase: f64,
     series: u64,
+    exposure_seconds: f64,
     gauge: Vec<f64>,
     points: u64,
 }
@@ -97,13 +99,23 @@ async fn collect(cx: &Context<'_>, sql: &str) -> Result<(Cohort, Cohort, bool)> 
             &mut baseline
         };
         cohort.series += 1;
-        cohort.increase += if delta {
-            series.sum
+        // What the points cover: a window only partly filled (a series that
+        // started late, the first minute of a rollout) must not read as a
+        // lower rate. One point of a series tells no interval: skipped.
+        if series.points < 2 {
+            continue;
+        }
+        let span = (series.last.0 - series.first.0) as f64 / 1e9;
+        if delta {
+            // n delta points cover n intervals; first to last spans n - 1.
+            cohort.increase += series.sum;
+            cohort.exposure_seconds += span * series.points as f64 / (series.points - 1) as f64;
         } else {
             // A counter reset shows as a fall; count from the reset instead.
             let rise = series.last.1 - series.first.1;
-            if rise >= 0.0 { rise } else { series.last.1 }
-        };
+            cohort.increase += if rise >= 0.0 { rise } else { series.last.1 };
+            cohort.exposure_seconds += span;
+        }
     }
     Ok((canary, baseline, is_gauge))
 }
@@ -137,7 +149,6 @@ pub(super) async fn run(cx: &Context<'_>, check: &KernelCheck) -> Result<Finding
         return Ok(Finding::no_data(result));
     }
     let alternative = crate::judge::alternative(check.direction);
-    let seconds = cx.window.seconds();
 
     let (p_value, material, movement) = if is_gauge {
         let (c, b) = (
@@ -174,7 +185,7 @@ pub(super) async fn run(cx: &Context<'_>, check: &KernelCheck) -> Result<Finding
         }
         (test.p_value, material, test.movement)
     } else {
-        let exposure = |c: &Cohort| c.series.max(1) as f64 * seconds;
+        let exposure = |c: &Cohort| c.exposure_seconds;
         let (Ok(c), Ok(b)) = (
             Rate::new(canary.increase.round().max(0.0) as u64, exposure(&canary)),
             Rate::new(
@@ -234,7 +245,7 @@ pub(super) async fn run(cx: &Context<'_>, check: &KernelCheck) -> Result<Finding
     let mut baseline_degraded = false;
     let (_, before, _) = collect(cx, &points_sql(cx, &check.metric, cx.window.previous())).await?;
     if !is_gauge && before.points >= check.min_samples {
-        let exposure = |c: &Cohort| c.series.max(1) as f64 * seconds;
+        let exposure = |c: &Cohort| c.exposure_seconds;
         if let (Ok(now), Ok(then)) = (
             Rate::new(
                 baseline.increase.round().max(0.0) as u64,
