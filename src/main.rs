@@ -5,6 +5,7 @@
 //! server refused), 2 bad usage or configuration.
 
 mod check_config;
+mod demo;
 mod mine;
 mod reload;
 mod rollouts_api;
@@ -49,11 +50,16 @@ enum Command {
     /// Simulate a service with a baseline and a canary: send a scenario's
     /// telemetry to a server, or judge a suite of scenarios.
     Sim(sim::SimArgs),
+    /// Watch a whole canary rollout go bad and be rolled back, in a minute:
+    /// a real server, simulated traffic, every judgement as it happens.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // The demo talks on stdout; only warnings should interrupt it.
+    let quiet = matches!(cli.command, Command::Demo(_));
+    init_tracing(if quiet { "warn" } else { "info" });
     let outcome = match cli.command {
         Command::Serve { config } => serve::main(config.as_deref()),
         Command::Sql(args) => sql_client::main(args),
@@ -61,6 +67,7 @@ fn main() -> ExitCode {
         Command::TraceId(args) => trace_id::main(args),
         Command::Mine(args) => mine::main(args),
         Command::Sim(args) => sim::main(args),
+        Command::Demo(args) => demo::main(args),
     };
     match outcome {
         Ok(code) => code,
@@ -88,10 +95,10 @@ pub(crate) fn load_config(
     Ok((config, mining))
 }
 
-fn init_tracing() {
+fn init_tracing(default_level: &str) {
     use tracing_subscriber::EnvFilter;
     let filter =
-        EnvFilter::try_from_env("GRAYSCOPE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+        EnvFilter::try_from_env("GRAYSCOPE_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

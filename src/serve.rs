@@ -157,127 +157,167 @@ async fn run(
     mining: LogMiningBuilder,
     config_path: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let services = Services::build(&config, mining, config_path, now_nanos()).await?;
-    let Services {
-        ref pipeline,
-        ref engine,
-        ref mining,
-        ref rollouts,
-        ref reloader,
-        ..
-    } = services;
-    let (pipeline, engine, mining, rollouts, reloader) = (
-        pipeline.clone(),
-        engine.clone(),
-        mining.clone(),
-        rollouts.clone(),
-        reloader.clone(),
-    );
-
-    let grpc = bind("OTLP/gRPC", config.otlp.grpc_addr).await?;
-    let http = bind("OTLP/HTTP", config.otlp.http_addr).await?;
-    let api = bind("the HTTP API", config.api.addr).await?;
-    let addrs = [grpc.local_addr()?, http.local_addr()?, api.local_addr()?];
-    tracing::info!(
-        otlp_grpc = %addrs[0], otlp_http = %addrs[1], api = %addrs[2],
-        data_dir = %config.data_dir.display(), "grayscope serving"
-    );
+    let server = Server::start(&config, mining, config_path, now_nanos()).await?;
     // One machine-readable line on stdout, for scripts and tests that bind
     // port 0 and need to learn the ports.
     #[allow(clippy::print_stdout)]
     {
         println!(
             "listening otlp_grpc={} otlp_http={} api={}",
-            addrs[0], addrs[1], addrs[2]
+            server.otlp_grpc, server.otlp_http, server.api
         );
     }
+    server.serve_until(shutdown_signal()).await
+}
 
-    let shutdown = CancellationToken::new();
-    let mut tasks = JoinSet::new();
+/// A running server: the services behind their listeners.
+pub struct Server {
+    /// The OTLP/gRPC listener's address.
+    pub otlp_grpc: SocketAddr,
+    /// The OTLP/HTTP listener's address.
+    pub otlp_http: SocketAddr,
+    /// The HTTP API's address.
+    pub api: SocketAddr,
+    services: Services,
+    shutdown: CancellationToken,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
 
-    let max_request = config.otlp.max_request_size.as_usize();
-    let grpc_routes = otlp_grpc::routes(pipeline.clone(), max_request);
-    let stop = shutdown.clone();
-    tasks.spawn(async move {
-        tonic::transport::Server::builder()
-            .add_routes(grpc_routes)
-            .serve_with_incoming_shutdown(
-                tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
-                stop.cancelled_owned(),
-            )
-            .await
-            .context("OTLP/gRPC server failed")
-    });
+impl Server {
+    /// Builds the services and starts serving on the configured addresses.
+    pub async fn start(
+        config: &Config,
+        mining: LogMiningBuilder,
+        config_path: Option<&Path>,
+        now: i64,
+    ) -> anyhow::Result<Server> {
+        let services = Services::build(config, mining, config_path, now).await?;
+        let (pipeline, engine, mining, rollouts, reloader) = (
+            services.pipeline.clone(),
+            services.engine.clone(),
+            services.mining.clone(),
+            services.rollouts.clone(),
+            services.reloader.clone(),
+        );
 
-    let otlp_router = otlp_http::router(pipeline, max_request);
-    let stop = shutdown.clone();
-    tasks.spawn(async move {
-        axum::serve(http, otlp_router)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-            .context("OTLP/HTTP server failed")
-    });
+        let grpc = bind("OTLP/gRPC", config.otlp.grpc_addr).await?;
+        let http = bind("OTLP/HTTP", config.otlp.http_addr).await?;
+        let api = bind("the HTTP API", config.api.addr).await?;
+        let (otlp_grpc, otlp_http, api_addr) =
+            (grpc.local_addr()?, http.local_addr()?, api.local_addr()?);
+        tracing::info!(
+            %otlp_grpc, %otlp_http, api = %api_addr,
+            data_dir = %config.data_dir.display(), "grayscope serving"
+        );
 
-    let api_router = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .merge(sql_http::router(engine, config.api.max_sql_size.as_usize()))
-        .merge(rollouts_api::router(rollouts.clone()))
-        .merge(reloader.clone().routes());
-    tasks.spawn({
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+
+        let max_request = config.otlp.max_request_size.as_usize();
+        let grpc_routes = otlp_grpc::routes(pipeline.clone(), max_request);
         let stop = shutdown.clone();
-        async move {
-            rollouts.run(stop).await;
-            Ok(())
-        }
-    });
-    tasks.spawn(reloader.watch_sighup(shutdown.clone()));
-    let saver = mining.clone().save_every(shutdown.clone());
-    tasks.spawn(async move {
-        saver.await;
-        Ok(())
-    });
-    let stop = shutdown.clone();
-    tasks.spawn(async move {
-        axum::serve(api, api_router)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-            .context("HTTP API server failed")
-    });
+        tasks.spawn(async move {
+            tonic::transport::Server::builder()
+                .add_routes(grpc_routes)
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
+                    stop.cancelled_owned(),
+                )
+                .await
+                .context("OTLP/gRPC server failed")
+        });
 
-    let failure = tokio::select! {
-        signal = shutdown_signal() => {
-            signal?;
-            tracing::info!("shutting down");
-            None
-        }
-        Some(joined) = tasks.join_next() => Some(match joined {
-            Ok(Ok(())) => anyhow::anyhow!("a server stopped unexpectedly"),
-            Ok(Err(error)) => error,
-            Err(panic) => anyhow::anyhow!("a server task panicked: {panic}"),
-        }),
-    };
-    shutdown.cancel();
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok(Err(error)) = joined {
-                tracing::warn!("{error:#}");
+        let otlp_router = otlp_http::router(pipeline, max_request);
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            axum::serve(http, otlp_router)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+                .context("OTLP/HTTP server failed")
+        });
+
+        let api_router = Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .merge(sql_http::router(engine, config.api.max_sql_size.as_usize()))
+            .merge(rollouts_api::router(rollouts.clone()))
+            .merge(reloader.clone().routes());
+        tasks.spawn({
+            let stop = shutdown.clone();
+            async move {
+                rollouts.run(stop).await;
+                Ok(())
             }
-        }
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway");
+        });
+        tasks.spawn(reloader.watch_sighup(shutdown.clone()));
+        let saver = mining.save_every(shutdown.clone());
+        tasks.spawn(async move {
+            saver.await;
+            Ok(())
+        });
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            axum::serve(api, api_router)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+                .context("HTTP API server failed")
+        });
+        Ok(Server {
+            otlp_grpc,
+            otlp_http,
+            api: api_addr,
+            services,
+            shutdown,
+            tasks,
+        })
     }
-    // Ingest has stopped: the miner's state is final; flush what is in
-    // memory, so the next start need not replay the log.
-    services.close().await;
-    match failure {
-        Some(error) => Err(error),
-        None => Ok(()),
+
+    /// The services behind the listeners.
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// Serves until `stop` completes (or a listener fails), then stops
+    /// accepting, lets running requests finish, and closes the store.
+    pub async fn serve_until(
+        mut self,
+        stop: impl std::future::Future<Output = anyhow::Result<()>>,
+    ) -> anyhow::Result<()> {
+        let failure = tokio::select! {
+            signal = stop => {
+                signal?;
+                tracing::info!("shutting down");
+                None
+            }
+            Some(joined) = self.tasks.join_next() => Some(match joined {
+                Ok(Ok(())) => anyhow::anyhow!("a server stopped unexpectedly"),
+                Ok(Err(error)) => error,
+                Err(panic) => anyhow::anyhow!("a server task panicked: {panic}"),
+            }),
+        };
+        self.shutdown.cancel();
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while let Some(joined) = self.tasks.join_next().await {
+                if let Ok(Err(error)) = joined {
+                    tracing::warn!("{error:#}");
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway");
+        }
+        // Ingest has stopped: the miner's state is final; flush what is in
+        // memory, so the next start need not replay the log.
+        self.services.close().await;
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
     }
 }
 
-async fn shutdown_signal() -> anyhow::Result<()> {
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     tokio::select! {

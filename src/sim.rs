@@ -55,7 +55,7 @@ pub fn main(args: SimArgs) -> anyhow::Result<ExitCode> {
         (Some(endpoint), _) => {
             for file in &files {
                 let scenario = Scenario::load(file)?;
-                runtime.block_on(send_realtime(&scenario, endpoint))?;
+                runtime.block_on(send_realtime(&scenario, endpoint, true))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -116,15 +116,21 @@ fn default_config(paths: &[PathBuf]) -> anyhow::Result<PathBuf> {
 }
 
 /// Sends a scenario to an OTLP/HTTP endpoint, one second per second.
-async fn send_realtime(scenario: &Scenario, endpoint: &str) -> anyhow::Result<()> {
+pub(crate) async fn send_realtime(
+    scenario: &Scenario,
+    endpoint: &str,
+    progress: bool,
+) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let base = endpoint.trim_end_matches('/');
     let mut generator = Generator::new(scenario, now_nanos());
     let started = Instant::now();
-    eprintln!(
-        "sending {} ({}) to {base}",
-        scenario.name, scenario.description
-    );
+    if progress {
+        eprintln!(
+            "sending {} ({}) to {base}",
+            scenario.name, scenario.description
+        );
+    }
     while !generator.done() {
         let slice = generator.next_slice(Duration::from_secs(1));
         for (path, body) in [
@@ -146,7 +152,7 @@ async fn send_realtime(scenario: &Scenario, endpoint: &str) -> anyhow::Result<()
             );
         }
         let second = generator.elapsed().as_secs();
-        if second.is_multiple_of(10) {
+        if progress && second.is_multiple_of(10) {
             eprintln!(
                 "  {second:>4}s  baseline {} req/s, canary {} req/s",
                 slice.requests.0, slice.requests.1

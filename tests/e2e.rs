@@ -14,6 +14,7 @@ mod e2e {
     pub mod metrics;
     pub mod parquet_readers;
     pub mod patterns;
+    pub mod rollouts;
     pub mod sql_http;
     pub mod telemetry;
     pub mod traces;

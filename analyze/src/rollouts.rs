@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use grayscope_core::Table;
 use grayscope_core::config::RolloutConfig;
+use grayscope_core::signal::Signal;
 use grayscope_core::verdict::{Action, Judgement, Verdict};
 use grayscope_queries::QueryEngine;
 use grayscope_store::Store;
@@ -62,13 +63,15 @@ impl RolloutState {
             .iter()
             .map(|c| Canary::start(c, now))
             .collect();
+        // The first judgement comes after one interval of telemetry.
+        let next_due = now + config.interval.get().as_nanos() as i64;
         RolloutState {
             config,
             source,
             created_at: now,
             canaries,
             last: BTreeMap::new(),
-            next_due: now,
+            next_due,
         }
     }
 }
@@ -95,6 +98,18 @@ pub struct Change {
     pub sequence: u64,
     /// When (nanoseconds since the epoch).
     pub time: i64,
+}
+
+impl Change {
+    /// The signal document routers receive for this change.
+    pub fn signal(&self) -> Signal {
+        Signal::new(
+            &self.judgement,
+            self.status.as_str(),
+            self.sequence,
+            self.time,
+        )
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

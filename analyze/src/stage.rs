@@ -43,6 +43,17 @@ impl Status {
     pub fn is_final(self) -> bool {
         matches!(self, Status::Completed | Status::RolledBack)
     }
+
+    /// The status as the API and signals spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Frozen => "frozen",
+            Status::Completed => "completed",
+            Status::RolledBack => "rolled_back",
+        }
+    }
 }
 
 /// The state of one canary cohort of one rollout.

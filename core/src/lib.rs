@@ -32,6 +32,7 @@ pub mod error;
 pub mod gray_flag;
 pub mod rule;
 pub mod schema;
+pub mod signal;
 pub mod verdict;
 
 pub use config::Config;

@@ -282,6 +282,8 @@ impl Generator {
             let failed = self.random.chance(b.error_rate);
             let route = ROUTES[self.random.below(ROUTES.len() as u64) as usize];
             let user = self.random.below(50_000);
+            // What the request asked for: the route with its id filled in.
+            let path = route.replace("{id}", &(user % 9_973).to_string());
             spans.push(Span {
                 trace_id: trace_id.to_vec(),
                 span_id: span_id.clone(),
@@ -327,7 +329,7 @@ impl Generator {
             for i in 0..lines {
                 let body = match i % 3 {
                     0 => format!(
-                        "GET {route} {} {ms:.0}ms user={user}",
+                        "GET {path} {} {ms:.0}ms user={user}",
                         if failed { 500 } else { 200 }
                     ),
                     1 => format!(
@@ -351,7 +353,7 @@ impl Generator {
             }
             if failed {
                 log(
-                    format!("request failed: upstream returned 500 for {route}"),
+                    format!("request failed: upstream returned 500 for {path}"),
                     "error",
                     &mut logs,
                 );

@@ -212,7 +212,12 @@ impl Scenario {
             path: path.to_owned(),
             source,
         })?;
-        let scenario: Scenario = toml::from_str(&text).map_err(|source| Error::Parse {
+        Scenario::parse(&text, path)
+    }
+
+    /// Parses and validates a scenario's text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
+        let scenario: Scenario = toml::from_str(text).map_err(|source| Error::Parse {
             path: path.to_owned(),
             source: Box::new(source),
         })?;
