@@ -42,6 +42,10 @@ pub struct SimArgs {
     /// Default: `grayscope.toml` in the first scenario directory.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Run each scenario of the suite this many times, with seeds derived
+    /// from its own: other traffic, same faults.
+    #[arg(long, default_value_t = 1, requires = "suite")]
+    seeds: u64,
 }
 
 /// Runs `grayscope sim`.
@@ -64,7 +68,7 @@ pub fn main(args: SimArgs) -> anyhow::Result<ExitCode> {
                 Some(path) => path.clone(),
                 None => default_config(&args.scenarios)?,
             };
-            runtime.block_on(suite(&files, &config_path))
+            runtime.block_on(suite(&files, &config_path, args.seeds.max(1)))
         }
         (None, false) => anyhow::bail!(
             "say what to do with the scenarios: --otlp URL to send them, or --suite to judge them"
@@ -177,7 +181,7 @@ struct Outcome {
     wall: Duration,
 }
 
-async fn suite(files: &[PathBuf], config_path: &Path) -> anyhow::Result<ExitCode> {
+async fn suite(files: &[PathBuf], config_path: &Path, seeds: u64) -> anyhow::Result<ExitCode> {
     let (config, mining) = crate::load_config(config_path)?;
     anyhow::ensure!(
         !config.rollouts.is_empty(),
@@ -186,9 +190,16 @@ async fn suite(files: &[PathBuf], config_path: &Path) -> anyhow::Result<ExitCode
     );
     let mut outcomes = Vec::new();
     for file in files {
-        let scenario = Scenario::load(file)?;
-        eprintln!("{:<28} {}", scenario.name, scenario.description);
-        outcomes.push(run_scenario(&scenario, &config, &mining).await?);
+        let original = Scenario::load(file)?;
+        for k in 0..seeds {
+            let mut scenario = original.clone();
+            if seeds > 1 {
+                scenario.seed = original.seed.wrapping_add(k.wrapping_mul(0x9E37_79B9));
+                scenario.name = format!("{}#{k}", original.name);
+            }
+            eprintln!("{:<28} {}", scenario.name, scenario.description);
+            outcomes.push(run_scenario(&scenario, &config, &mining).await?);
+        }
     }
     report(&outcomes);
     Ok(ExitCode::SUCCESS)

@@ -10,6 +10,9 @@ mod log_rates;
 mod request_rate;
 mod templates;
 
+use std::future::Future;
+use std::pin::Pin;
+
 use grayscope_core::config::RolloutConfig;
 use grayscope_core::verdict::{CheckResult, CohortFigures, Direction, Evidence, Level, Outcome};
 use grayscope_queries::QueryEngine;
@@ -136,30 +139,33 @@ pub(crate) fn weight(rollout: &RolloutConfig, name: &str) -> f64 {
 
 /// Runs every enabled check of the rollout for one canary.
 pub(crate) async fn run_all(cx: &Context<'_>) -> Result<Vec<Finding>> {
+    type Check<'a> = Pin<Box<dyn Future<Output = Result<Finding>> + Send + 'a>>;
     let checks = &cx.rollout.checks;
-    let mut findings = Vec::new();
+    let mut running: Vec<Check<'_>> = Vec::new();
     if checks.request_rate.enabled {
-        findings.push(request_rate::run(cx).await?);
+        running.push(Box::pin(request_rate::run(cx)));
     }
     if checks.error_rate.enabled {
-        findings.push(error_rate::run(cx).await?);
+        running.push(Box::pin(error_rate::run(cx)));
     }
     if checks.latency.enabled {
-        findings.push(latency::run(cx).await?);
+        running.push(Box::pin(latency::run(cx)));
     }
     if checks.templates.enabled {
-        findings.push(templates::run(cx).await?);
+        running.push(Box::pin(templates::run(cx)));
     }
     if checks.rule_hits.enabled {
-        findings.push(log_rates::rule_hits(cx).await?);
+        running.push(Box::pin(log_rates::rule_hits(cx)));
     }
     if checks.error_logs.enabled {
-        findings.push(log_rates::error_logs(cx).await?);
+        running.push(Box::pin(log_rates::error_logs(cx)));
     }
     for kernel in &checks.kernel {
-        findings.push(kernel::run(cx, kernel).await?);
+        running.push(Box::pin(kernel::run(cx, kernel)));
     }
-    Ok(findings)
+    // The checks' queries overlap: one's scan runs while another's
+    // statistics compute. The findings keep the order above.
+    futures::future::try_join_all(running).await
 }
 
 /// Evidence rows: `kind`, a summary per row, the trace id column.

@@ -11,6 +11,9 @@ use crate::sql::{Window, floats, quote, split_floats, texts};
 use crate::stats::quantiles::quantiles_unsorted;
 use crate::stats::{Sample, hodges_lehmann, mann_whitney};
 
+/// Relative grid of the latency samples (see [`Sample::log_quantized`]).
+const QUANTUM: f64 = 1e-3;
+
 fn durations_sql(cx: &Context<'_>, window: Window) -> String {
     format!(
         "SELECT cohort, duration_ns / 1e6 AS ms FROM spans WHERE kind = 'server' AND {}",
@@ -61,7 +64,14 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
         return Ok(Finding::no_data(result));
     }
 
-    let (canary_sample, baseline_sample) = (Sample::new(canary), Sample::new(baseline));
+    // On a 0.1 % logarithmic grid: a million durations cost milliseconds,
+    // and no shift an SRE would act on is lost (BENCHMARKS-stats.md).
+    let (Some(canary_sample), Some(baseline_sample)) = (
+        Sample::log_quantized(&canary, QUANTUM),
+        Sample::log_quantized(&baseline, QUANTUM),
+    ) else {
+        return Ok(Finding::no_data(result));
+    };
     let alternative = crate::judge::alternative(check.direction);
     let Some(test) = mann_whitney(&canary_sample, &baseline_sample, alternative) else {
         return Ok(Finding::no_data(result));
