@@ -168,6 +168,48 @@ pub(crate) async fn run_all(cx: &Context<'_>) -> Result<Vec<Finding>> {
     futures::future::try_join_all(running).await
 }
 
+/// Each cohort's log lines in the window: `cohort, lines`.
+pub(crate) fn log_lines_sql(cx: &Context<'_>) -> String {
+    format!(
+        "SELECT cohort, count(*) AS lines FROM logs WHERE {} GROUP BY cohort",
+        cx.scope(cx.window)
+    )
+}
+
+/// (canary, baseline) of the integer column `column` of a per-cohort answer.
+pub(crate) async fn per_cohort(cx: &Context<'_>, sql: &str, column: &str) -> Result<(u64, u64)> {
+    let answer = crate::sql::run(cx.engine, sql).await?;
+    let (mut canary, mut baseline) = (0u64, 0u64);
+    let cohorts = crate::sql::texts(&answer, "cohort")?;
+    for (cohort, n) in cohorts.iter().zip(crate::sql::ints(&answer, column)?) {
+        if cohort.as_deref() == Some(cx.canary) {
+            canary = n.max(0) as u64;
+        } else {
+            baseline = n.max(0) as u64;
+        }
+    }
+    Ok((canary, baseline))
+}
+
+/// Records both cohorts' sample counts; with fewer than `min` in either,
+/// marks the result as no data, says why, and returns false.
+pub(crate) fn enough(
+    result: &mut CheckResult,
+    (canary, baseline): (u64, u64),
+    min: u64,
+    what: &str,
+) -> bool {
+    result.canary.samples = canary;
+    result.baseline.samples = baseline;
+    if canary >= min && baseline >= min {
+        return true;
+    }
+    result.outcome = Outcome::NoData;
+    result.reason =
+        format!("{canary} canary and {baseline} baseline {what} in the window; {min} each needed");
+    false
+}
+
 /// Evidence rows: `kind`, a summary per row, the trace id column.
 pub(crate) fn evidence(
     kind: &str,

@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 
 use grayscope_core::config::RateCheck;
-use grayscope_core::verdict::{Direction, Evidence, Level, Outcome};
+use grayscope_core::verdict::{Direction, Evidence, Level};
 
-use super::{Context, Finding, blank, evidence};
+use super::{Context, Finding, blank, enough, evidence, log_lines_sql, per_cohort};
 use crate::error::Result;
 use crate::sql::{Window, ints, quote, texts};
 use crate::stats::multiple_testing::holm;
@@ -79,12 +79,12 @@ pub(super) async fn error_logs(cx: &Context<'_>) -> Result<Finding> {
     result.sql.push(sql.clone());
     let (canary, baseline) = cohort_counts(cx, &sql).await?;
     fill(&mut result, canary, baseline);
-    if canary.1 < check.min_samples || baseline.1 < check.min_samples {
-        result.outcome = Outcome::NoData;
-        result.reason = format!(
-            "{} canary and {} baseline log lines in the window; {} each needed",
-            canary.1, baseline.1, check.min_samples
-        );
+    if !enough(
+        &mut result,
+        (canary.1, baseline.1),
+        check.min_samples,
+        "log lines",
+    ) {
         return Ok(Finding::no_data(result));
     }
     let Some(comparison) = test(canary, baseline, cx) else {
@@ -143,33 +143,20 @@ pub(super) async fn rule_hits(cx: &Context<'_>) -> Result<Finding> {
         check.critical,
         "poisson_rate_ratio",
     );
-    let lines_sql = format!(
-        "SELECT cohort, count(*) AS lines FROM logs WHERE {} GROUP BY cohort",
-        cx.scope(cx.window)
-    );
+    let lines_sql = log_lines_sql(cx);
     let hits_sql = format!(
         "SELECT cohort, rule, count(*) AS hits FROM \
          (SELECT cohort, unnest(rules) AS rule FROM logs WHERE {}) GROUP BY cohort, rule",
         cx.scope(cx.window)
     );
     result.sql = vec![lines_sql.clone(), hits_sql.clone()];
-    let lines = crate::sql::run(cx.engine, &lines_sql).await?;
-    let (mut canary_lines, mut baseline_lines) = (0u64, 0u64);
-    for (cohort, n) in texts(&lines, "cohort")?.iter().zip(ints(&lines, "lines")?) {
-        if cohort.as_deref() == Some(cx.canary) {
-            canary_lines = n.max(0) as u64;
-        } else {
-            baseline_lines = n.max(0) as u64;
-        }
-    }
-    result.canary.samples = canary_lines;
-    result.baseline.samples = baseline_lines;
-    if canary_lines < check.min_samples || baseline_lines < check.min_samples {
-        result.outcome = Outcome::NoData;
-        result.reason = format!(
-            "{canary_lines} canary and {baseline_lines} baseline log lines in the window; {} each needed",
-            check.min_samples
-        );
+    let (canary_lines, baseline_lines) = per_cohort(cx, &lines_sql, "lines").await?;
+    if !enough(
+        &mut result,
+        (canary_lines, baseline_lines),
+        check.min_samples,
+        "log lines",
+    ) {
         return Ok(Finding::no_data(result));
     }
     let answer = crate::sql::run(cx.engine, &hits_sql).await?;

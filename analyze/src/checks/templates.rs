@@ -8,9 +8,9 @@
 
 use std::collections::BTreeMap;
 
-use grayscope_core::verdict::{Direction, Evidence, Level, Outcome};
+use grayscope_core::verdict::{Direction, Evidence, Level};
 
-use super::{Context, Finding, blank};
+use super::{Context, Finding, blank, enough, log_lines_sql, per_cohort};
 use crate::error::Result;
 use crate::sql::{ints, quote, texts};
 use crate::stats::multiple_testing::holm;
@@ -34,10 +34,7 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
         check.critical,
         "poisson_rate_ratio",
     );
-    let lines_sql = format!(
-        "SELECT cohort, count(*) AS lines FROM logs WHERE {} GROUP BY cohort",
-        cx.scope(cx.window)
-    );
+    let lines_sql = log_lines_sql(cx);
     let templates_sql = format!(
         "SELECT cohort, template_id, max(template) AS template, count(*) AS n FROM logs \
          WHERE severity_number >= {} AND template_id IS NOT NULL AND {} GROUP BY cohort, template_id",
@@ -46,23 +43,13 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
     );
     result.sql = vec![lines_sql.clone(), templates_sql.clone()];
 
-    let lines = crate::sql::run(cx.engine, &lines_sql).await?;
-    let (mut canary_lines, mut baseline_lines) = (0u64, 0u64);
-    for (cohort, n) in texts(&lines, "cohort")?.iter().zip(ints(&lines, "lines")?) {
-        if cohort.as_deref() == Some(cx.canary) {
-            canary_lines = n.max(0) as u64;
-        } else {
-            baseline_lines = n.max(0) as u64;
-        }
-    }
-    result.canary.samples = canary_lines;
-    result.baseline.samples = baseline_lines;
-    if canary_lines < check.min_samples || baseline_lines < check.min_samples {
-        result.outcome = Outcome::NoData;
-        result.reason = format!(
-            "{canary_lines} canary and {baseline_lines} baseline log lines in the window; {} each needed",
-            check.min_samples
-        );
+    let (canary_lines, baseline_lines) = per_cohort(cx, &lines_sql, "lines").await?;
+    if !enough(
+        &mut result,
+        (canary_lines, baseline_lines),
+        check.min_samples,
+        "log lines",
+    ) {
         return Ok(Finding::no_data(result));
     }
 
