@@ -15,6 +15,7 @@ mod e2e {
     pub mod parquet_readers;
     pub mod patterns;
     pub mod rollouts;
+    pub mod signals;
     pub mod sql_http;
     pub mod telemetry;
     pub mod traces;
