@@ -182,18 +182,25 @@ mod schema_tests {
     /// enough to keep the schema and the Rust type in step.
     fn check(schema: &Value, value: &Value, path: &str) {
         if let Some(options) = schema.get("enum").and_then(Value::as_array) {
-            assert!(options.contains(value), "{path}: {value} not in {options:?}");
+            assert!(
+                options.contains(value),
+                "{path}: {value} not in {options:?}"
+            );
         }
         match schema.get("type").and_then(Value::as_str) {
             Some("object") => {
-                let object = value.as_object().unwrap_or_else(|| panic!("{path}: not an object"));
+                let object = value
+                    .as_object()
+                    .unwrap_or_else(|| panic!("{path}: not an object"));
                 let properties = schema["properties"].as_object().unwrap();
                 for required in schema["required"].as_array().into_iter().flatten() {
                     let key = required.as_str().unwrap();
                     assert!(object.contains_key(key), "{path}: missing {key}");
                 }
                 for (key, item) in object {
-                    let sub = properties.get(key).unwrap_or_else(|| panic!("{path}: {key} is not in the schema"));
+                    let sub = properties
+                        .get(key)
+                        .unwrap_or_else(|| panic!("{path}: {key} is not in the schema"));
                     check(sub, item, &format!("{path}.{key}"));
                 }
             }
@@ -249,6 +256,9 @@ mod schema_tests {
         let mut bad = serde_json::to_value(crate::test_signal("a", 1)).unwrap();
         bad["verdict"] = "maybe".into();
         let refused = std::panic::catch_unwind(|| check(&schema, &bad, "$"));
-        assert!(refused.is_err(), "the checker refuses what the schema refuses");
+        assert!(
+            refused.is_err(),
+            "the checker refuses what the schema refuses"
+        );
     }
 }

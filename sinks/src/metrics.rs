@@ -14,8 +14,8 @@ use std::time::Duration;
 use grayscope_core::signal::Signal;
 use grayscope_core::verdict::{Judgement, Outcome, Verdict};
 use prometheus::{
-    Encoder as _, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder as _, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::error::{Error, Result};
@@ -115,13 +115,13 @@ struct HealthMetrics {
     bytes: IntGaugeVec,
     memory_bytes: Gauge,
     memory_limit: Gauge,
-    rejected: Gauge,
-    flushes: Gauge,
-    flush_errors: Gauge,
+    rejected: IntCounter,
+    flushes: IntCounter,
+    flush_errors: IntCounter,
     flush_lag: Gauge,
     wal_bytes: Gauge,
-    wal_records: Gauge,
-    wal_fsyncs: Gauge,
+    wal_records: IntCounter,
+    wal_fsyncs: IntCounter,
     outbox_backlog: IntGaugeVec,
 }
 
@@ -170,6 +170,7 @@ impl Metrics {
             register(&r, IntCounterVec::new(Opts::new(name, help), labels))
         };
         let plain = |name: &str, help: &str| register(&r, Gauge::new(name, help));
+        let counter = |name: &str, help: &str| register(&r, IntCounter::new(name, help));
         let seconds = |name: &str, help: &str, labels: &[&str]| {
             register(
                 &r,
@@ -265,15 +266,15 @@ impl Metrics {
                 "grayscope_store_memory_limit_bytes",
                 "The cap on memtable bytes; ingest gets back-pressure above it.",
             )?,
-            rejected: plain(
+            rejected: counter(
                 "grayscope_ingest_rejected_appends_total",
                 "Appends refused with back-pressure since start.",
             )?,
-            flushes: plain(
+            flushes: counter(
                 "grayscope_store_flushes_total",
                 "Memtable flushes to Parquet since start.",
             )?,
-            flush_errors: plain(
+            flush_errors: counter(
                 "grayscope_store_flush_errors_total",
                 "Failed (and retried) flushes since start.",
             )?,
@@ -282,11 +283,11 @@ impl Metrics {
                 "Age of the oldest batch not yet in Parquet.",
             )?,
             wal_bytes: plain("grayscope_wal_bytes", "Write-ahead log bytes on disk.")?,
-            wal_records: plain(
+            wal_records: counter(
                 "grayscope_wal_records_total",
                 "Records appended to the write-ahead log since start.",
             )?,
-            wal_fsyncs: plain(
+            wal_fsyncs: counter(
                 "grayscope_wal_fsyncs_total",
                 "Fsyncs of the write-ahead log since start.",
             )?,
@@ -473,19 +474,27 @@ impl Metrics {
         }
         m.memory_bytes.set(h.memory_bytes as f64);
         m.memory_limit.set(h.memory_limit as f64);
-        m.rejected.set(h.rejected_appends as f64);
-        m.flushes.set(h.flushes as f64);
-        m.flush_errors.set(h.flush_errors as f64);
+        sync(&m.rejected, h.rejected_appends);
+        sync(&m.flushes, h.flushes);
+        sync(&m.flush_errors, h.flush_errors);
         m.flush_lag.set(h.flush_lag.as_secs_f64());
         m.wal_bytes.set(h.wal_bytes as f64);
-        m.wal_records.set(h.wal_records as f64);
-        m.wal_fsyncs.set(h.wal_fsyncs as f64);
+        sync(&m.wal_records, h.wal_records);
+        sync(&m.wal_fsyncs, h.wal_fsyncs);
         m.outbox_backlog.reset();
         for (destination, n) in backlog {
             m.outbox_backlog
                 .with_label_values(&[destination])
                 .set(*n as i64);
         }
+    }
+}
+
+/// Brings a counter up to a total counted elsewhere (monotonic since start).
+fn sync(counter: &IntCounter, total: u64) {
+    let now = counter.get();
+    if total > now {
+        counter.inc_by(total - now);
     }
 }
 
