@@ -308,11 +308,15 @@ async fn a_dead_a_slow_and_a_failing_endpoint_hold_back_neither_the_others_nor_t
             .get(i)
             .unwrap_or_else(|| panic!("signal {} missing", i + 1));
         assert_eq!(signal["sequence"], i as u64 + 1);
-        latencies.push(at.duration_since(done));
+        // From before the command (the change happens inside it) to receipt:
+        // an upper bound of change → webhook.
+        latencies.push(at.duration_since(asked));
     }
     for latency in &latencies {
         assert!(*latency < Duration::from_secs(1), "{latencies:?}");
     }
+    // BENCHMARKS.md quotes this line.
+    eprintln!("change → webhook latency on loopback: {latencies:?}");
     assert!(failing.attempts.lock().await["search-v7/canary/1"] >= 2);
     assert_eq!(slow.ids().await.len(), 0);
     let sql = "SELECT destination, state, attempts, last_error FROM system.deliveries \
