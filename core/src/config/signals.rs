@@ -181,6 +181,16 @@ impl SignalsConfig {
                 return Err(invalid(&field("timeout"), "must not be zero"));
             }
         }
+        // Refuse what is configured but not built yet, rather than ignore it.
+        for (field, set) in [
+            ("signals.kafka", self.kafka.is_some()),
+            ("signals.grpc_addr", self.grpc_addr.is_some()),
+            ("signals.grafana", self.grafana.is_some()),
+        ] {
+            if set {
+                return Err(invalid(field, "is not supported by this version yet"));
+            }
+        }
         if let Some(kafka) = &self.kafka
             && (kafka.brokers.is_empty() || kafka.topic.is_empty())
         {
