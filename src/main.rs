@@ -10,6 +10,7 @@ mod mine;
 mod reload;
 mod rollouts_api;
 mod serve;
+mod signals_api;
 mod sim;
 mod sql_client;
 mod templates_source;

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::reload::Reloader;
 use crate::rollouts_api;
+use crate::signals_api::{self, SignalsApi};
 use crate::templates_source::MinerTemplates;
 
 /// How long running requests get to finish once shutdown starts.
@@ -69,6 +70,12 @@ pub struct Services {
     pub rollouts: Rollouts,
     /// Rule and configuration reloads.
     pub reloader: Arc<Reloader>,
+    /// The signals' outbox (appended to by the judge).
+    pub outbox: grayscope_sinks::Outbox,
+    /// What `/metrics` exposes.
+    pub metrics: grayscope_sinks::metrics::Metrics,
+    /// The signal destinations, until the server runs them.
+    pub sinks: Option<grayscope_sinks::Sinks>,
 }
 
 impl Services {
@@ -128,6 +135,20 @@ impl Services {
         )
         .await
         .context("cannot load the rollouts' state")?;
+        let metrics = grayscope_sinks::metrics::Metrics::new()?;
+        let sinks = grayscope_sinks::Sinks::open(&config.signals, &config.data_dir, &metrics)
+            .context("cannot open the signal outbox")?;
+        let outbox = sinks.outbox();
+        rollouts
+            .attach_log(Arc::new(outbox.clone()))
+            .await
+            .context("cannot attach the signal outbox to the rollouts")?;
+        let deliveries = sinks.deliveries();
+        engine.register_system_table(
+            "deliveries",
+            grayscope_sinks::Deliveries::schema(),
+            Arc::new(move || deliveries.record_batch().map_err(|e| e.to_string())),
+        )?;
         Ok(Services {
             store,
             pipeline,
@@ -135,6 +156,9 @@ impl Services {
             mining,
             rollouts,
             reloader,
+            outbox,
+            metrics,
+            sinks: Some(sinks),
         })
     }
 
@@ -191,7 +215,8 @@ impl Server {
         config_path: Option<&Path>,
         now: i64,
     ) -> anyhow::Result<Server> {
-        let services = Services::build(config, mining, config_path, now).await?;
+        let mut services = Services::build(config, mining, config_path, now).await?;
+        let sinks = services.sinks.take();
         let (pipeline, engine, mining, rollouts, reloader) = (
             services.pipeline.clone(),
             services.engine.clone(),
@@ -236,10 +261,23 @@ impl Server {
                 .context("OTLP/HTTP server failed")
         });
 
+        let signals = SignalsApi {
+            rollouts: rollouts.clone(),
+            metrics: services.metrics.clone(),
+            store: services.store.clone(),
+            outbox: services.outbox.clone(),
+        };
+        let sql_router = sql_http::router(engine, config.api.max_sql_size.as_usize()).layer(
+            axum::middleware::from_fn_with_state(
+                services.metrics.clone(),
+                signals_api::count_queries,
+            ),
+        );
         let api_router = Router::new()
             .route("/healthz", get(|| async { "ok" }))
-            .merge(sql_http::router(engine, config.api.max_sql_size.as_usize()))
+            .merge(sql_router)
             .merge(rollouts_api::router(rollouts.clone()))
+            .merge(signals_api::router(signals))
             .merge(reloader.clone().routes());
         tasks.spawn({
             let stop = shutdown.clone();
@@ -248,6 +286,10 @@ impl Server {
                 Ok(())
             }
         });
+        if let Some(sinks) = sinks {
+            let stop = shutdown.clone();
+            tasks.spawn(async move { sinks.run(stop).await.context("signal delivery failed") });
+        }
         tasks.spawn(reloader.watch_sighup(shutdown.clone()));
         let saver = mining.save_every(shutdown.clone());
         tasks.spawn(async move {

@@ -75,6 +75,9 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// The signal outbox could not make a change durable.
+    #[error("cannot append the signal to the outbox: {0}")]
+    SignalLog(String),
     /// A rollout definition that is not valid.
     #[error("{0}")]
     InvalidRollout(String),

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use grayscope_core::Table;
 use grayscope_core::config::RolloutConfig;
-use grayscope_core::signal::Signal;
+use grayscope_core::signal::{Signal, SignalLog};
 use grayscope_core::verdict::{Action, Judgement, Verdict};
 use grayscope_queries::QueryEngine;
 use grayscope_store::Store;
@@ -129,6 +129,9 @@ struct Inner {
     path: PathBuf,
     state: Mutex<Persisted>,
     changes: broadcast::Sender<Change>,
+    /// The sinks' durable outbox: every change is appended (and synced)
+    /// before the state that made it is saved.
+    log: std::sync::OnceLock<Arc<dyn SignalLog>>,
 }
 
 impl std::fmt::Debug for Rollouts {
@@ -206,12 +209,39 @@ impl Rollouts {
                 path,
                 state: Mutex::new(persisted),
                 changes,
+                log: std::sync::OnceLock::new(),
             }),
         };
         let state = rollouts.inner.state.lock().await;
         rollouts.save(&state).await?;
         drop(state);
         Ok(rollouts)
+    }
+
+    /// Makes every later change durable in `log` before the state is saved,
+    /// and raises each canary's sequence past what `log` already holds (a
+    /// change appended just before a crash keeps its id). Once only.
+    pub async fn attach_log(&self, log: Arc<dyn SignalLog>) -> Result<()> {
+        let mut state = self.inner.state.lock().await;
+        let mut raised = false;
+        for rollout in state.rollouts.values_mut() {
+            for canary in &mut rollout.canaries {
+                if let Some(last) = log.last_sequence(&rollout.config.name, &canary.cohort)
+                    && last > canary.sequence
+                {
+                    canary.sequence = last;
+                    raised = true;
+                }
+            }
+        }
+        self.inner
+            .log
+            .set(log)
+            .map_err(|_| Error::Internal("a signal log is already attached".into()))?;
+        if raised {
+            self.save(&state).await?;
+        }
+        Ok(())
     }
 
     /// Subscribes to changes of every canary.
@@ -426,16 +456,28 @@ impl Rollouts {
             .append(Table::Verdicts, batch)
             .await
             .map_err(|source| Error::Store { source })?;
-        for (judgement, canary, changed) in rows {
-            if *changed {
-                // No subscriber is not an error: nobody listens yet.
-                let _ = self.inner.changes.send(Change {
-                    judgement: judgement.clone(),
-                    status: canary.status,
-                    sequence: canary.sequence,
-                    time: canary.changed_at,
-                });
-            }
+        let changes: Vec<Change> = rows
+            .iter()
+            .filter(|(_, _, changed)| *changed)
+            .map(|(judgement, canary, _)| Change {
+                judgement: judgement.clone(),
+                status: canary.status,
+                sequence: canary.sequence,
+                time: canary.changed_at,
+            })
+            .collect();
+        if let Some(log) = self.inner.log.get().cloned()
+            && !changes.is_empty()
+        {
+            let signals: Vec<Signal> = changes.iter().map(Change::signal).collect();
+            tokio::task::spawn_blocking(move || log.append(&signals))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?
+                .map_err(|e| Error::SignalLog(e.to_string()))?;
+        }
+        for change in changes {
+            // No subscriber is not an error: nobody listens yet.
+            let _ = self.inner.changes.send(change);
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ mod duration;
 mod otlp;
 mod patterns;
 mod rollouts;
+mod signals;
 mod store;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,7 @@ pub use rollouts::{
     ChecksConfig, ErrorRateCheck, KernelCheck, LatencyCheck, LimitsConfig, NoDataPolicy, RateCheck,
     RequestRateCheck, RolloutConfig, StageConfig, TemplateCheck, default_stages,
 };
+pub use signals::{GrafanaConfig, KafkaSinkConfig, SignalsConfig, WebhookConfig};
 pub use store::{StoreConfig, SyncMode, TableStoreConfig, WalConfig};
 
 use crate::error::{Error, Result};
@@ -69,6 +71,8 @@ pub struct Config {
     /// `[[rollouts]]`: the rollouts the judge verifies (more can be added
     /// through the HTTP API). Default: none.
     pub rollouts: Vec<RolloutConfig>,
+    /// `[signals]`: the outbox and the destinations of signals.
+    pub signals: SignalsConfig,
 }
 
 impl Default for Config {
@@ -84,6 +88,7 @@ impl Default for Config {
             patterns: PatternsConfig::default(),
             log_rules: Vec::new(),
             rollouts: Vec::new(),
+            signals: SignalsConfig::default(),
         }
     }
 }
@@ -129,6 +134,7 @@ impl Config {
                 ));
             }
         }
+        self.signals.validate()?;
         Ok(())
     }
 }

@@ -120,6 +120,17 @@ impl Signal {
     }
 }
 
+/// Where signals become durable before the state that produced them is
+/// saved, so that a change is never lost between the judge and a router
+/// (the sinks' outbox implements it).
+pub trait SignalLog: Send + Sync + std::fmt::Debug {
+    /// Appends `signals`, in order, and makes them durable before returning.
+    fn append(&self, signals: &[Signal]) -> std::io::Result<()>;
+    /// The highest sequence appended for a canary, so that a restart after
+    /// an append whose state was never saved does not reuse an id.
+    fn last_sequence(&self, rollout: &str, cohort: &str) -> Option<u64>;
+}
+
 /// Nanoseconds since the epoch as RFC 3339 UTC with milliseconds.
 pub fn rfc3339(ns: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(ns)

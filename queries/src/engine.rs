@@ -74,6 +74,30 @@ impl QueryEngine {
         Ok(self)
     }
 
+    /// Adds `system.<name>`, read from `source` at each scan (another
+    /// component's live state, such as the sinks' deliveries).
+    pub fn register_system_table(
+        &self,
+        name: &str,
+        schema: SchemaRef,
+        source: system_tables::SnapshotSource,
+    ) -> Result<()> {
+        let system = self
+            .context
+            .catalog("grayscope")
+            .and_then(|c| c.schema("system"))
+            .ok_or_else(|| {
+                Error::Query(datafusion::error::DataFusionError::Internal(
+                    "no system schema".into(),
+                ))
+            })?;
+        system.register_table(
+            name.to_owned(),
+            Arc::new(system_tables::SnapshotTableProvider { schema, source }),
+        )?;
+        Ok(())
+    }
+
     /// The DataFusion session, for front ends that speak their own protocol.
     pub fn context(&self) -> &SessionContext {
         &self.context

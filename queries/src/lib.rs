@@ -35,4 +35,5 @@ pub mod trace_cohorts;
 pub use engine::{QueryEngine, QueryResult};
 pub use error::{Error, Result};
 pub use format::OutputFormat;
+pub use system_tables::SnapshotSource;
 pub use templates_table::{TemplateRow, TemplateSource};

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, Session};
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::{TableProvider, TableType};
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use grayscope_core::Table;
@@ -206,5 +206,48 @@ fn build(kind: SystemTable, store: &Store) -> Result<RecordBatch> {
                 ),
             ])
         }
+    }
+}
+
+/// Makes the `system.<name>` table of a component that is not the store
+/// (the sinks' `deliveries`): each scan reads `source()` at that moment.
+pub type SnapshotSource = Arc<dyn Fn() -> std::result::Result<RecordBatch, String> + Send + Sync>;
+
+/// A `system` table read from a [`SnapshotSource`].
+pub(crate) struct SnapshotTableProvider {
+    pub(crate) schema: SchemaRef,
+    pub(crate) source: SnapshotSource,
+}
+
+impl std::fmt::Debug for SnapshotTableProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotTableProvider")
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl TableProvider for SnapshotTableProvider {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let batch = (self.source)().map_err(|e| DataFusionError::External(e.into()))?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            self.schema.clone(),
+            projection.cloned(),
+        )?)
     }
 }

@@ -72,6 +72,22 @@ impl Server {
         let config_path = data_dir.path().join("grayscope.toml");
         let config = Server::config(data_dir.path(), otlp_extra, tables);
         std::fs::write(&config_path, config).expect("write config");
+        Server::launch(data_dir, config_path)
+    }
+
+    /// Kills the server (SIGKILL: no shutdown of any kind) and starts it
+    /// again on the same data directory and configuration (new ports).
+    pub fn restart(mut self) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let data_dir = tempfile::TempDir::new().expect("temp dir");
+        let old = std::mem::replace(&mut self._data_dir, data_dir);
+        let config_path = self.config_path.clone();
+        drop(self);
+        Server::launch(old, config_path)
+    }
+
+    fn launch(data_dir: tempfile::TempDir, config_path: PathBuf) -> Server {
         let mut child = Command::new(binary())
             .arg("serve")
             .arg("--config")

@@ -1,0 +1,209 @@
+//! `[signals]`: where the signals go — webhooks, a Kafka topic, the gRPC
+//! `Watch` stream, Grafana annotations — and the outbox they leave from.
+//!
+//! ```toml
+//! [signals]
+//! retain = 10000
+//! grpc_addr = "127.0.0.1:7634"
+//!
+//! [[signals.webhooks]]
+//! name = "router"
+//! url = "http://127.0.0.1:9000/grayscope"
+//! secret = "change me"
+//! verdicts = ["rollback", "promote"]
+//!
+//! [signals.kafka]
+//! brokers = "127.0.0.1:9092"
+//! topic = "grayscope.signals"
+//!
+//! [signals.grafana]
+//! url = "http://127.0.0.1:3000"
+//! token = "glsa_…"
+//! ```
+//!
+//! Every signal is appended to the outbox (`<data_dir>/signals/`) and synced
+//! before the rollout state that produced it is saved; each destination
+//! delivers from there in order and remembers how far it got, so a signal
+//! survives a restart until it is delivered.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigDuration, invalid};
+use crate::error::Result;
+use crate::verdict::Verdict;
+
+/// The signals' outbox and destinations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignalsConfig {
+    /// Signals kept in the outbox after every destination delivered them, so
+    /// that a gRPC watcher can resume from an older sequence. Default 10000.
+    pub retain: usize,
+    /// `[[signals.webhooks]]`: HTTP endpoints that receive each signal as a
+    /// signed JSON `POST`. Default: none.
+    pub webhooks: Vec<WebhookConfig>,
+    /// `[signals.kafka]`: a topic that receives each signal, keyed by
+    /// rollout. Absent = no Kafka.
+    pub kafka: Option<KafkaSinkConfig>,
+    /// Address of the gRPC `Watch` server (`proto/grayscope/signals/v1/signals.proto`).
+    /// Absent = not served.
+    pub grpc_addr: Option<SocketAddr>,
+    /// `[signals.grafana]`: Grafana's HTTP API, to annotate every verdict
+    /// change. Absent = no annotations.
+    pub grafana: Option<GrafanaConfig>,
+}
+
+impl Default for SignalsConfig {
+    fn default() -> Self {
+        SignalsConfig {
+            retain: 10_000,
+            webhooks: Vec::new(),
+            kafka: None,
+            grpc_addr: None,
+            grafana: None,
+        }
+    }
+}
+
+/// One webhook endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Unique name: the delivery state in `system.deliveries` and the
+    /// outbox cursor are kept under it.
+    pub name: String,
+    /// The URL signals are `POST`ed to (`http://`).
+    pub url: String,
+    /// The shared secret of the HMAC-SHA256 signature
+    /// (`X-Grayscope-Signature`, see docs/signals.md). Required.
+    pub secret: String,
+    /// Only signals of these rollouts. Default: every rollout.
+    #[serde(default)]
+    pub rollouts: Vec<String>,
+    /// Only signals with these verdicts (`promote`, `hold`, `rollback`).
+    /// Default: every verdict.
+    #[serde(default)]
+    pub verdicts: Vec<Verdict>,
+    /// How long one attempt may take. Default `5s`.
+    #[serde(default = "default_timeout")]
+    pub timeout: ConfigDuration,
+    /// Back-off before the first retry; it doubles with each retry, with
+    /// jitter. Default `250ms`.
+    #[serde(default = "default_initial_backoff")]
+    pub initial_backoff: ConfigDuration,
+    /// Longest back-off between two attempts. Default `30s`.
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff: ConfigDuration,
+    /// How long a signal is retried before it is given up (state `failed`)
+    /// and the next one is sent. Default `1h`.
+    #[serde(default = "default_deadline")]
+    pub deadline: ConfigDuration,
+}
+
+fn default_timeout() -> ConfigDuration {
+    ConfigDuration::from_secs(5)
+}
+fn default_initial_backoff() -> ConfigDuration {
+    ConfigDuration::from_millis(250)
+}
+fn default_max_backoff() -> ConfigDuration {
+    ConfigDuration::from_secs(30)
+}
+fn default_deadline() -> ConfigDuration {
+    ConfigDuration::from_secs(3600)
+}
+
+/// The Kafka topic signals are produced to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSinkConfig {
+    /// Bootstrap brokers, comma-separated.
+    pub brokers: String,
+    /// The topic. Default `grayscope.signals`.
+    #[serde(default = "default_topic")]
+    pub topic: String,
+    /// How long the producer retries one signal before it is given up.
+    /// Default `5m`.
+    #[serde(default = "default_kafka_timeout")]
+    pub delivery_timeout: ConfigDuration,
+}
+
+fn default_topic() -> String {
+    "grayscope.signals".to_owned()
+}
+fn default_kafka_timeout() -> ConfigDuration {
+    ConfigDuration::from_secs(300)
+}
+
+/// Grafana's HTTP API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrafanaConfig {
+    /// Grafana's base URL (`http://127.0.0.1:3000`).
+    pub url: String,
+    /// A service-account token sent as `Authorization: Bearer`. Default: none.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Tags added to every annotation, besides the rollout, cohort and
+    /// verdict. Default `["grayscope"]`.
+    #[serde(default = "default_tags")]
+    pub tags: Vec<String>,
+}
+
+fn default_tags() -> Vec<String> {
+    vec!["grayscope".to_owned()]
+}
+
+impl SignalsConfig {
+    pub(crate) fn validate(&self) -> Result<()> {
+        for (i, hook) in self.webhooks.iter().enumerate() {
+            let field = |f: &str| format!("signals.webhooks[{i}].{f}");
+            if hook.name.is_empty() || self.webhooks[..i].iter().any(|h| h.name == hook.name) {
+                return Err(invalid(&field("name"), "must be non-empty and unique"));
+            }
+            if !hook.url.starts_with("http://") && !hook.url.starts_with("https://") {
+                return Err(invalid(&field("url"), "must be an http:// or https:// URL"));
+            }
+            if hook.secret.is_empty() {
+                return Err(invalid(&field("secret"), "must not be empty"));
+            }
+            if hook.initial_backoff.get().is_zero()
+                || hook.max_backoff.get() < hook.initial_backoff.get()
+            {
+                return Err(invalid(
+                    &field("max_backoff"),
+                    "back-offs must be positive and max_backoff >= initial_backoff",
+                ));
+            }
+            if hook.timeout.get().is_zero() {
+                return Err(invalid(&field("timeout"), "must not be zero"));
+            }
+        }
+        // Refuse what is configured but not built yet, rather than ignore it.
+        for (field, set) in [
+            ("signals.kafka", self.kafka.is_some()),
+            ("signals.grpc_addr", self.grpc_addr.is_some()),
+            ("signals.grafana", self.grafana.is_some()),
+        ] {
+            if set {
+                return Err(invalid(field, "is not supported by this version yet"));
+            }
+        }
+        if let Some(kafka) = &self.kafka
+            && (kafka.brokers.is_empty() || kafka.topic.is_empty())
+        {
+            return Err(invalid(
+                "signals.kafka",
+                "brokers and topic must not be empty",
+            ));
+        }
+        if let Some(grafana) = &self.grafana
+            && !grafana.url.starts_with("http")
+        {
+            return Err(invalid("signals.grafana.url", "must be an http(s):// URL"));
+        }
+        Ok(())
+    }
+}
