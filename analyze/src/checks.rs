@@ -10,12 +10,15 @@ mod log_rates;
 mod request_rate;
 mod templates;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
 use grayscope_core::config::RolloutConfig;
 use grayscope_core::verdict::{CheckResult, CohortFigures, Direction, Evidence, Level, Outcome};
-use grayscope_queries::QueryEngine;
+use grayscope_queries::{QueryEngine, QueryResult};
+use tokio::sync::OnceCell;
 
 use crate::error::Result;
 use crate::sql::Window;
@@ -30,9 +33,23 @@ pub(crate) struct Context<'a> {
     pub window: Window,
     /// The confidence of effect intervals (1 − the rollout's alpha).
     pub confidence: Confidence,
+    /// Answers of this evaluation by SQL text: checks that need the same
+    /// numbers (log lines per cohort, requests per cohort) share one query.
+    pub answers: Mutex<HashMap<String, Arc<OnceCell<Arc<QueryResult>>>>>,
 }
 
 impl Context<'_> {
+    /// Runs `sql` once per evaluation, however many checks ask.
+    pub async fn query(&self, sql: &str) -> Result<Arc<QueryResult>> {
+        let cell = {
+            let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+            answers.entry(sql.to_owned()).or_default().clone()
+        };
+        cell.get_or_try_init(|| async { crate::sql::run(self.engine, sql).await.map(Arc::new) })
+            .await
+            .cloned()
+    }
+
     pub fn baseline(&self) -> &str {
         &self.rollout.baseline
     }
@@ -178,7 +195,7 @@ pub(crate) fn log_lines_sql(cx: &Context<'_>) -> String {
 
 /// (canary, baseline) of the integer column `column` of a per-cohort answer.
 pub(crate) async fn per_cohort(cx: &Context<'_>, sql: &str, column: &str) -> Result<(u64, u64)> {
-    let answer = crate::sql::run(cx.engine, sql).await?;
+    let answer = cx.query(sql).await?;
     let (mut canary, mut baseline) = (0u64, 0u64);
     let cohorts = crate::sql::texts(&answer, "cohort")?;
     for (cohort, n) in cohorts.iter().zip(crate::sql::ints(&answer, column)?) {

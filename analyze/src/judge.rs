@@ -83,6 +83,7 @@ pub async fn assess(
         canary,
         window,
         confidence,
+        answers: Default::default(),
     };
     let mut findings = checks::run_all(&cx).await?;
     decide(rollout, &mut findings);

@@ -78,8 +78,14 @@ impl TableProvider for StoreTableProvider {
             .map(|b| b.batch)
             .collect();
         if !memory.is_empty() {
+            // One partition per core: the batches are scanned in parallel.
+            let groups = state.config().target_partitions().clamp(1, memory.len());
+            let mut partitions = vec![Vec::new(); groups];
+            for (i, batch) in memory.into_iter().enumerate() {
+                partitions[i % groups].push(batch);
+            }
             inputs.push(MemorySourceConfig::try_new_exec(
-                &[memory],
+                &partitions,
                 self.schema.clone(),
                 projection.cloned(),
             )?);

@@ -13,7 +13,8 @@ use crate::stats::{Proportion, compare_proportions};
 /// A failed request, in SQL.
 const FAILED: &str = "(status_code = 'error' OR http_status_code >= 500)";
 
-fn counts_sql(cx: &Context<'_>, window: Window) -> String {
+/// Requests and failed requests per cohort (request_rate asks the same).
+pub(super) fn counts_sql(cx: &Context<'_>, window: Window) -> String {
     format!(
         "SELECT cohort, count(*) AS requests, sum(CASE WHEN {FAILED} THEN 1 ELSE 0 END) AS errors \
          FROM spans WHERE kind = 'server' AND {} GROUP BY cohort",
@@ -23,7 +24,7 @@ fn counts_sql(cx: &Context<'_>, window: Window) -> String {
 
 /// (canary, baseline) as (errors, requests).
 async fn counts(cx: &Context<'_>, sql: &str) -> Result<((u64, u64), (u64, u64))> {
-    let answer = crate::sql::run(cx.engine, sql).await?;
+    let answer = cx.query(sql).await?;
     let cohorts = texts(&answer, "cohort")?;
     let requests = ints(&answer, "requests")?;
     let errors = ints(&answer, "errors")?;
@@ -136,7 +137,7 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
         quote(cx.canary),
         cx.window.condition()
     );
-    let rows = crate::sql::run(cx.engine, &failed).await?;
+    let rows = cx.query(&failed).await?;
     let names = texts(&rows, "name")?;
     let messages = texts(&rows, "status_message")?;
     let summaries = names

@@ -53,7 +53,7 @@ struct Cohort {
 }
 
 async fn collect(cx: &Context<'_>, sql: &str) -> Result<(Cohort, Cohort, bool)> {
-    let answer = crate::sql::run(cx.engine, sql).await?;
+    let answer = cx.query(sql).await?;
     let cohorts = texts(&answer, "cohort")?;
     let kinds = texts(&answer, "kind")?;
     let temporality = texts(&answer, "temporality")?;

@@ -33,7 +33,7 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
     );
     let sql = durations_sql(cx, cx.window);
     result.sql.push(sql.clone());
-    let answer = crate::sql::run(cx.engine, &sql).await?;
+    let answer = cx.query(&sql).await?;
     let (mut canary, mut baseline) = split_floats(&answer, "ms", cx.canary)?;
     let figures = |values: &mut Vec<f64>| {
         let q = quantiles_unsorted(values, &[0.5, 0.9, 0.99]);
@@ -126,7 +126,7 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
 
     // Is the baseline itself worse than it was just before?
     let previous_sql = durations_sql(cx, cx.window.previous());
-    let previous = crate::sql::run(cx.engine, &previous_sql).await?;
+    let previous = cx.query(&previous_sql).await?;
     let (_, before) = split_floats(&previous, "ms", cx.canary)?;
     let mut baseline_degraded = baseline_over_limit;
     if (before.len() as u64) >= check.min_samples {
@@ -167,7 +167,7 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
         quote(cx.canary),
         cx.window.condition()
     );
-    let rows = crate::sql::run(cx.engine, &slowest).await?;
+    let rows = cx.query(&slowest).await?;
     let names = texts(&rows, "name")?;
     let ms = floats(&rows, "ms")?;
     let summaries = names

@@ -19,7 +19,7 @@ const ERROR_SEVERITY: i32 = 17;
 
 /// (canary, baseline) of (events, lines) from a `cohort, lines, events` result.
 async fn cohort_counts(cx: &Context<'_>, sql: &str) -> Result<((u64, u64), (u64, u64))> {
-    let answer = crate::sql::run(cx.engine, sql).await?;
+    let answer = cx.query(sql).await?;
     let cohorts = texts(&answer, "cohort")?;
     let lines = ints(&answer, "lines")?;
     let events = ints(&answer, "events")?;
@@ -113,7 +113,7 @@ pub(super) async fn error_logs(cx: &Context<'_>) -> Result<Finding> {
         quote(cx.canary),
         cx.window.condition()
     );
-    let rows = crate::sql::run(cx.engine, &examples).await?;
+    let rows = cx.query(&examples).await?;
     let bodies = texts(&rows, "body")?
         .into_iter()
         .map(Option::unwrap_or_default)
@@ -159,7 +159,7 @@ pub(super) async fn rule_hits(cx: &Context<'_>) -> Result<Finding> {
     ) {
         return Ok(Finding::no_data(result));
     }
-    let answer = crate::sql::run(cx.engine, &hits_sql).await?;
+    let answer = cx.query(&hits_sql).await?;
     let mut per_rule: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for ((cohort, rule), hits) in texts(&answer, "cohort")?
         .iter()
@@ -228,7 +228,7 @@ pub(super) async fn rule_hits(cx: &Context<'_>) -> Result<Finding> {
             quote(cx.canary),
             cx.window.condition()
         );
-        let rows = crate::sql::run(cx.engine, &examples).await?;
+        let rows = cx.query(&examples).await?;
         for (body, trace_id) in texts(&rows, "body")?
             .into_iter()
             .zip(texts(&rows, "trace_id")?)

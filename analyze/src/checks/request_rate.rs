@@ -8,19 +8,12 @@ use grayscope_core::verdict::{Direction, Level, Outcome};
 
 use super::{Context, Finding, blank};
 use crate::error::Result;
-use crate::sql::{Window, ints, texts};
+use crate::sql::{ints, texts};
 use crate::stats::{Movement, Proportion, compare_proportions};
-
-fn counts_sql(cx: &Context<'_>, window: Window) -> String {
-    format!(
-        "SELECT cohort, count(*) AS requests FROM spans WHERE kind = 'server' AND {} GROUP BY cohort",
-        cx.scope(window)
-    )
-}
 
 /// (canary, baseline) request counts.
 async fn counts(cx: &Context<'_>, sql: &str) -> Result<(u64, u64)> {
-    let answer = crate::sql::run(cx.engine, sql).await?;
+    let answer = cx.query(sql).await?;
     let cohorts = texts(&answer, "cohort")?;
     let requests = ints(&answer, "requests")?;
     let (mut canary, mut baseline) = (0, 0);
@@ -45,8 +38,8 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
         false,
         "fisher_exact",
     );
-    let sql = counts_sql(cx, cx.window);
-    let previous_sql = counts_sql(cx, cx.window.previous());
+    let sql = super::error_rate::counts_sql(cx, cx.window);
+    let previous_sql = super::error_rate::counts_sql(cx, cx.window.previous());
     result.sql = vec![sql.clone(), previous_sql.clone()];
     let (cn, bn) = counts(cx, &sql).await?;
     let (pc, pb) = counts(cx, &previous_sql).await?;

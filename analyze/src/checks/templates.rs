@@ -53,7 +53,7 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
         return Ok(Finding::no_data(result));
     }
 
-    let answer = crate::sql::run(cx.engine, &templates_sql).await?;
+    let answer = cx.query(&templates_sql).await?;
     let mut by_template: BTreeMap<String, Counts> = BTreeMap::new();
     let cohorts = texts(&answer, "cohort")?;
     let ids = texts(&answer, "template_id")?;
@@ -160,7 +160,7 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
             quote(cx.canary),
             cx.window.condition()
         );
-        let rows = crate::sql::run(cx.engine, &examples).await?;
+        let rows = cx.query(&examples).await?;
         for (body, trace_id) in texts(&rows, "body")?
             .into_iter()
             .zip(texts(&rows, "trace_id")?)
