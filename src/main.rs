@@ -5,6 +5,7 @@
 //! server refused), 2 bad usage or configuration.
 
 mod check_config;
+mod kafka;
 mod mine;
 mod reload;
 mod serve;

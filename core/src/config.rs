@@ -10,6 +10,7 @@ mod api;
 mod byte_size;
 mod cohorts;
 mod duration;
+mod kafka;
 mod otlp;
 mod patterns;
 mod store;
@@ -23,6 +24,7 @@ pub use api::ApiConfig;
 pub use byte_size::ByteSize;
 pub use cohorts::{CohortConfig, TraceJoinConfig};
 pub use duration::ConfigDuration;
+pub use kafka::{InitialOffset, KafkaConfig, KafkaEncoding, KafkaSignal, KafkaTopicConfig};
 pub use otlp::OtlpConfig;
 pub use patterns::{LogRuleConfig, PatternsConfig};
 pub use store::{StoreConfig, SyncMode, TableStoreConfig, WalConfig};
@@ -61,6 +63,9 @@ pub struct Config {
     /// record's `rules` column lists the names of those its body matches.
     /// Default: none.
     pub log_rules: Vec<LogRuleConfig>,
+    /// `[kafka]`: the Kafka source. Absent (the default): no Kafka.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<KafkaConfig>,
 }
 
 impl Default for Config {
@@ -75,6 +80,7 @@ impl Default for Config {
             trace_join: TraceJoinConfig::default(),
             patterns: PatternsConfig::default(),
             log_rules: Vec::new(),
+            kafka: None,
         }
     }
 }
@@ -111,6 +117,9 @@ impl Config {
         self.trace_join.validate()?;
         self.patterns.validate()?;
         patterns::validate_rules(&self.log_rules)?;
+        if let Some(kafka) = &self.kafka {
+            kafka.validate()?;
+        }
         Ok(())
     }
 }
