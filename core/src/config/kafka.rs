@@ -60,7 +60,7 @@ pub struct KafkaConfig {
 
 /// Properties grayscope sets itself; a user setting them would break the
 /// at-least-once guarantee or duplicate a field above.
-const RESERVED_OPTIONS: [(&str, &str); 6] = [
+const RESERVED_OPTIONS: [(&str, &str); 7] = [
     ("bootstrap.servers", "use `kafka.brokers`"),
     ("group.id", "use `kafka.group_id`"),
     ("auto.offset.reset", "use `kafka.initial_offset`"),
@@ -72,6 +72,7 @@ const RESERVED_OPTIONS: [(&str, &str); 6] = [
         "enable.auto.offset.store",
         "grayscope commits offsets itself, once records are durable",
     ),
+    ("auto.commit.interval.ms", "use `kafka.commit_interval`"),
     ("enable.partition.eof", "grayscope sets it"),
 ];
 

@@ -18,7 +18,7 @@ use grayscope_core::config::{KafkaConfig, KafkaTopicConfig};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::Message as _;
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -35,7 +35,8 @@ const REVOKE_GRACE: Duration = Duration::from_secs(30);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// A chunk is handed out at this many messages...
 const CHUNK_MESSAGES: usize = 1024;
-/// ...or this many bytes (or when the local queue is empty).
+/// ...or this many bytes (at most a quarter of `max_in_flight_size`), or
+/// when the local queue is empty.
 const CHUNK_BYTES: usize = 8 << 20;
 /// Poll timeout while nothing waits to be handed out.
 const IDLE_POLL: Duration = Duration::from_millis(100);
@@ -70,6 +71,7 @@ pub(crate) struct Shared {
     /// Payload bytes handed out and not finished.
     in_flight_bytes: AtomicUsize,
     max_in_flight_bytes: usize,
+    chunk_bytes: usize,
     /// Chunks waiting for the store to accept them.
     backpressured: AtomicUsize,
     pub(crate) counters: SourceCounters,
@@ -131,6 +133,7 @@ impl Shared {
             finished: Condvar::new(),
             in_flight_bytes: AtomicUsize::new(0),
             max_in_flight_bytes: config.max_in_flight_size.as_usize(),
+            chunk_bytes: (config.max_in_flight_size.as_usize() / 4).clamp(1, CHUNK_BYTES),
             backpressured: AtomicUsize::new(0),
             counters: SourceCounters::default(),
         }
@@ -196,7 +199,7 @@ impl Shared {
         });
         chunk.bytes += message.payload.len();
         chunk.messages.push(message);
-        if chunk.messages.len() >= CHUNK_MESSAGES || chunk.bytes >= CHUNK_BYTES {
+        if chunk.messages.len() >= CHUNK_MESSAGES || chunk.bytes >= self.chunk_bytes {
             state.pending.remove(&route)
         } else {
             None
@@ -264,13 +267,11 @@ impl Shared {
             .collect()
     }
 
-    fn acknowledge(&self, key: Key, offset: i64) {
-        let mut state = self.lock();
-        if let Some(assigned) = state.assigned.get_mut(&key) {
-            assigned.offsets.commit_acknowledged(offset);
+    /// `offset` was handed to librdkafka to commit.
+    fn stored(&self, key: Key, offset: i64) {
+        if let Some(assigned) = self.lock().assigned.get_mut(&key) {
+            assigned.offsets.stored(offset);
         }
-        let totals = state.totals.entry(key).or_default();
-        totals.committed = Some(totals.committed.map_or(offset, |c| c.max(offset)));
     }
 
     fn assign(&self, keys: &[Key]) {
@@ -339,9 +340,14 @@ impl Shared {
         state.assignment_changed = true;
     }
 
-    fn set_watermark(&self, key: Key, high: i64) {
+    fn set_offsets(&self, key: Key, high: i64, committed: i64) {
         if let Some(totals) = self.lock().totals.get_mut(&key) {
-            totals.high_watermark = Some(high);
+            if high >= 0 {
+                totals.high_watermark = Some(high);
+            }
+            if committed >= 0 {
+                totals.committed = Some(committed);
+            }
         }
     }
 
@@ -362,9 +368,7 @@ impl Shared {
             .map(|(key, totals)| {
                 let assigned = state.assigned.get(key);
                 let route = &self.routes[key.0];
-                let committed = assigned
-                    .and_then(|a| a.offsets.committed())
-                    .or(totals.committed);
+                let committed = totals.committed;
                 PartitionStatus {
                     topic: route.name.to_string(),
                     partition: key.1,
@@ -425,8 +429,9 @@ impl ClientContext for SourceContext {
                 continue;
             };
             for (partition, p) in &stats.partitions {
-                if *partition >= 0 && p.hi_offset >= 0 {
-                    self.shared.set_watermark((route, *partition), p.hi_offset);
+                if *partition >= 0 {
+                    self.shared
+                        .set_offsets((route, *partition), p.hi_offset, p.committed_offset);
                 }
             }
         }
@@ -459,7 +464,7 @@ impl ConsumerContext for SourceContext {
                      they will be delivered again to the next owner"
                 );
             }
-            commit(consumer, &self.shared, Some(&keys), CommitMode::Sync);
+            commit(consumer, &self.shared, Some(&keys), true);
         }
         self.shared.unassign(&keys);
         tracing::info!(partitions = keys.len(), "Kafka partitions revoked");
@@ -477,19 +482,9 @@ impl ConsumerContext for SourceContext {
         }
     }
 
-    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
-        match result {
-            Ok(()) => {
-                for element in offsets.elements() {
-                    if let (Some(route), Offset::Offset(offset)) =
-                        (self.shared.route(element.topic()), element.offset())
-                    {
-                        self.shared
-                            .acknowledge((route, element.partition()), offset);
-                    }
-                }
-            }
-            Err(error) => tracing::warn!(%error, "committing Kafka offsets failed; will retry"),
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(error) = result {
+            tracing::warn!(%error, "committing Kafka offsets failed; will retry");
         }
     }
 }
@@ -503,35 +498,47 @@ impl SourceContext {
     }
 }
 
-/// Commits what is durable, for `only` those partitions or all.
+/// Hands librdkafka the offsets of what is durable, for `only` those
+/// partitions or all, to commit: by itself every `commit_interval` (its
+/// auto-commit of stored offsets), and at once when `now`.
+///
+/// Only offsets stored here are ever committed, so auto-commit keeps the
+/// at-least-once promise. (rdkafka 0.39 does not report the outcome of an
+/// asynchronous manual commit, so the committed offsets shown come from
+/// librdkafka's statistics instead.)
 fn commit(
     consumer: &BaseConsumer<SourceContext>,
     shared: &Shared,
     only: Option<&[Key]>,
-    mode: CommitMode,
+    now: bool,
 ) {
     let offsets = shared.committable(only);
-    if offsets.is_empty() {
-        return;
-    }
-    let mut list = TopicPartitionList::with_capacity(offsets.len());
-    for ((route, partition), offset) in &offsets {
-        if let Err(error) = list.add_partition_offset(
-            &shared.routes[*route].name,
-            *partition,
-            Offset::Offset(*offset),
-        ) {
-            tracing::warn!(%error, "cannot list a Kafka offset to commit");
-        }
-    }
-    match consumer.commit(&list, mode) {
-        Ok(()) if matches!(mode, CommitMode::Sync) => {
-            for (key, offset) in offsets {
-                shared.acknowledge(key, offset);
+    if !offsets.is_empty() {
+        let mut list = TopicPartitionList::with_capacity(offsets.len());
+        for ((route, partition), offset) in &offsets {
+            if let Err(error) = list.add_partition_offset(
+                &shared.routes[*route].name,
+                *partition,
+                Offset::Offset(*offset),
+            ) {
+                tracing::warn!(%error, "cannot list a Kafka offset to commit");
             }
         }
-        Ok(()) => {}
-        Err(error) => tracing::warn!(%error, "committing Kafka offsets failed; will retry"),
+        match consumer.store_offsets(&list) {
+            Ok(()) => {
+                for (key, offset) in offsets {
+                    shared.stored(key, offset);
+                }
+            }
+            Err(error) => tracing::debug!(%error, "cannot store Kafka offsets; will retry"),
+        }
+    }
+    if now {
+        match consumer.commit_consumer_state(CommitMode::Sync) {
+            // Nothing stored since the last commit.
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) | Ok(()) => {}
+            Err(error) => tracing::warn!(%error, "committing Kafka offsets failed"),
+        }
     }
 }
 
@@ -540,13 +547,22 @@ pub(crate) fn create(
     config: &KafkaConfig,
     shared: Arc<Shared>,
 ) -> Result<BaseConsumer<SourceContext>> {
+    let commit_interval = config.commit_interval.get();
     let mut client = ClientConfig::new();
     let queued_kbytes = (config.max_in_flight_size.as_usize() / 1024).clamp(1024, 2_097_151);
     client
         .set("bootstrap.servers", &config.brokers)
         .set("group.id", &config.group_id)
         .set("client.id", "grayscope")
-        .set("enable.auto.commit", "false")
+        // librdkafka commits what `commit` stores, and nothing else.
+        .set("enable.auto.commit", "true")
+        .set(
+            "auto.commit.interval.ms",
+            commit_interval
+                .as_millis()
+                .clamp(1, i32::MAX as u128)
+                .to_string(),
+        )
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
         .set("auto.offset.reset", config.initial_offset.name())
@@ -649,7 +665,7 @@ pub(crate) fn run(
             None => shared.take_pending().into_iter().for_each(hand_out),
         }
         if last_commit.elapsed() >= commit_interval {
-            commit(&consumer, &shared, None, CommitMode::Async);
+            commit(&consumer, &shared, None, false);
             last_commit = Instant::now();
         }
     }
@@ -659,7 +675,7 @@ pub(crate) fn run(
     if !shared.wait_finished(None, SHUTDOWN_GRACE) {
         tracing::warn!("Kafka messages still being stored at shutdown will be delivered again");
     }
-    commit(&consumer, &shared, None, CommitMode::Sync);
+    commit(&consumer, &shared, None, true);
     // Dropping the consumer leaves the group (revoking, which commits
     // again: nothing is left by now).
     drop(consumer);

@@ -19,8 +19,8 @@ pub(crate) struct PartitionOffsets {
     /// The lowest offset given up on (not stored: shutdown): nothing at or
     /// above it may be committed while this assignment lasts.
     barrier: Option<i64>,
-    /// The offset last committed (acknowledged by the group coordinator).
-    committed: Option<i64>,
+    /// The offset last handed to librdkafka to commit.
+    stored: Option<i64>,
 }
 
 impl PartitionOffsets {
@@ -51,26 +51,21 @@ impl PartitionOffsets {
         self.next
     }
 
-    /// The last offset the coordinator acknowledged.
-    pub(crate) fn committed(&self) -> Option<i64> {
-        self.committed
-    }
-
-    /// The offset to commit now, if it is past the committed one.
+    /// The offset to commit now, if it is past the one stored last.
     pub(crate) fn committable(&self) -> Option<i64> {
         let mut frontier = self.in_flight.first().copied().or(self.next)?;
         if let Some(barrier) = self.barrier {
             frontier = frontier.min(barrier);
         }
-        match self.committed {
-            Some(committed) if committed >= frontier => None,
+        match self.stored {
+            Some(stored) if stored >= frontier => None,
             _ => Some(frontier),
         }
     }
 
-    /// The coordinator acknowledged `offset`.
-    pub(crate) fn commit_acknowledged(&mut self, offset: i64) {
-        self.committed = Some(self.committed.map_or(offset, |c| c.max(offset)));
+    /// `offset` was handed to librdkafka to commit.
+    pub(crate) fn stored(&mut self, offset: i64) {
+        self.stored = Some(self.stored.map_or(offset, |c| c.max(offset)));
     }
 }
 
@@ -98,7 +93,7 @@ mod tests {
         offsets.complete(12);
         offsets.complete(14);
         assert_eq!(offsets.committable(), Some(15));
-        offsets.commit_acknowledged(15);
+        offsets.stored(15);
         assert_eq!(offsets.committable(), None);
         assert_eq!(offsets.in_flight(), 0);
     }
@@ -126,17 +121,17 @@ mod tests {
         offsets.complete(2);
         offsets.complete(3);
         assert_eq!(offsets.committable(), Some(1));
-        offsets.commit_acknowledged(1);
+        offsets.stored(1);
         assert_eq!(offsets.committable(), None);
     }
 
     #[test]
-    fn a_late_acknowledgement_does_not_move_back() {
+    fn a_stored_offset_does_not_move_back() {
         let mut offsets = PartitionOffsets::default();
         offsets.dispatch(0);
         offsets.complete(0);
-        offsets.commit_acknowledged(1);
-        offsets.commit_acknowledged(0);
-        assert_eq!(offsets.committed(), Some(1));
+        offsets.stored(1);
+        offsets.stored(0);
+        assert_eq!(offsets.committable(), None);
     }
 }
