@@ -76,7 +76,8 @@ impl KafkaSource {
     ) -> Result<KafkaSource> {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| Error::Internal(format!("the Kafka source needs a runtime: {e}")))?;
-        let shared = Arc::new(Shared::new(config));
+        let store_memory = pipeline.store().store_stats().memory_limit;
+        let shared = Arc::new(Shared::new(config, store_memory));
         let dead_letters = DeadLetters::new(config)?;
         let dedup = SpanDedup::new(config.remembered_spans);
         for batch in pipeline.store().memory_batches(Table::Spans) {

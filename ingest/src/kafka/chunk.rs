@@ -28,6 +28,24 @@ use crate::signal::Signal;
 /// store failure.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(1);
 
+/// Why messages could not be stored.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// Converting them failed (our bug): dead-letter them.
+    Convert(String),
+    /// Their batch can never fit under the store's memory limit.
+    TooLarge(String),
+}
+
+impl Refusal {
+    fn reason(&self) -> String {
+        match self {
+            Refusal::Convert(reason) => reason.clone(),
+            Refusal::TooLarge(reason) => format!("too large to store: {reason}"),
+        }
+    }
+}
+
 /// Everything a storing task needs.
 #[derive(Debug)]
 pub(crate) struct Worker {
@@ -157,7 +175,24 @@ impl Worker {
         };
         match finish {
             Ok(finish) => self.shared.finish(&good, finish),
-            Err(reason) => {
+            Err(Refusal::TooLarge(_)) if good.len() > 1 => {
+                // The batch of the whole chunk can never fit under the
+                // store's memory limit: store the messages one by one.
+                for message in good {
+                    let payload = message.payload.clone();
+                    let request = decode(signal, encoding, &payload, max_size);
+                    let finish = match request {
+                        Ok(request) => self.store(signal, request, payload.len()).await,
+                        Err(reason) => Err(Refusal::Convert(reason)),
+                    };
+                    match finish {
+                        Ok(finish) => self.shared.finish(std::slice::from_ref(&message), finish),
+                        Err(refusal) => self.dead_letter(message, &refusal.reason()).await,
+                    }
+                }
+            }
+            Err(refusal) => {
+                let reason = refusal.reason();
                 for message in good {
                     self.dead_letter(message, &reason).await;
                 }
@@ -202,7 +237,7 @@ impl Worker {
         signal: Signal,
         request: DecodedRequest,
         bytes: usize,
-    ) -> Result<Finish, String> {
+    ) -> Result<Finish, Refusal> {
         let pipeline = &self.pipeline;
         let converted = pipeline
             .labeling()
@@ -212,7 +247,7 @@ impl Worker {
             Ok(converted) => converted,
             Err(error) => {
                 tracing::error!(error = %error.client_message(), "converting Kafka messages failed");
-                return Err(error.client_message());
+                return Err(Refusal::Convert(error.client_message()));
             }
         };
         let counters = &self.shared.counters;
@@ -236,6 +271,7 @@ impl Worker {
             );
         }
         let rows = claim.batch.num_rows() as u64;
+        let claim_size = claim.batch.get_array_memory_size();
         let mut wait = Duration::from_millis(20);
         let mut waiting = false;
         let stored = loop {
@@ -244,6 +280,20 @@ impl Worker {
                 Err(error) => error,
             };
             let retry_after = match &error {
+                Error::Backpressure {
+                    source: grayscope_store::Error::Backpressure { limit, .. },
+                    ..
+                } if claim.batch.get_array_memory_size() > limit / 2 => {
+                    if waiting {
+                        self.shared.set_backpressured(false);
+                    }
+                    self.dedup.release(claim);
+                    return Err(Refusal::TooLarge(format!(
+                        "its {signal} take {} bytes in memory, more than half the store's \
+                         memory limit ({limit} bytes)",
+                        claim_size
+                    )));
+                }
                 Error::Backpressure { retry_after, .. } => {
                     if !waiting {
                         waiting = true;

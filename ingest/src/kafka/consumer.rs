@@ -35,8 +35,9 @@ const REVOKE_GRACE: Duration = Duration::from_secs(30);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// A chunk is handed out at this many messages...
 const CHUNK_MESSAGES: usize = 1024;
-/// ...or this many bytes (at most a quarter of `max_in_flight_size`), or
-/// when the local queue is empty.
+/// ...or this many bytes (at most a quarter of `max_in_flight_size` and a
+/// 32nd of the store's memory limit, so that a chunk's batch fits), or when
+/// the local queue is empty.
 const CHUNK_BYTES: usize = 8 << 20;
 /// Poll timeout while nothing waits to be handed out.
 const IDLE_POLL: Duration = Duration::from_millis(100);
@@ -119,7 +120,9 @@ pub(crate) enum Finish {
 }
 
 impl Shared {
-    pub(crate) fn new(config: &KafkaConfig) -> Shared {
+    /// The shared state of a source consuming as `config` says into a store
+    /// whose memtables may hold `store_memory` bytes.
+    pub(crate) fn new(config: &KafkaConfig, store_memory: usize) -> Shared {
         Shared {
             routes: config
                 .topics
@@ -133,7 +136,9 @@ impl Shared {
             finished: Condvar::new(),
             in_flight_bytes: AtomicUsize::new(0),
             max_in_flight_bytes: config.max_in_flight_size.as_usize(),
-            chunk_bytes: (config.max_in_flight_size.as_usize() / 4).clamp(1, CHUNK_BYTES),
+            chunk_bytes: (config.max_in_flight_size.as_usize() / 4)
+                .min(store_memory / 32)
+                .clamp(1, CHUNK_BYTES),
             backpressured: AtomicUsize::new(0),
             counters: SourceCounters::default(),
         }
