@@ -534,7 +534,7 @@ async fn a_consumer_killed_mid_stream_loses_nothing_after_restart() {
     // Kill while messages are flowing and being stored.
     eventually(Duration::from_secs(60), || async {
         match node.count("SELECT count(*) AS n FROM spans").await {
-            n if n >= (MESSAGES * SPANS / 4) as i64 => Ok(()),
+            n if n >= (MESSAGES * SPANS / 2) as i64 => Ok(()),
             n => Err(format!("{n} spans")),
         }
     })

@@ -538,12 +538,19 @@ fn commit(
             Err(error) => tracing::debug!(%error, "cannot store Kafka offsets; will retry"),
         }
     }
-    if now {
-        match consumer.commit_consumer_state(CommitMode::Sync) {
-            // Nothing stored since the last commit.
-            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) | Ok(()) => {}
-            Err(error) => tracing::warn!(%error, "committing Kafka offsets failed"),
-        }
+    // librdkafka's timer commits stored offsets too (and does on revocation
+    // and close); committing here as well bounds the uncommitted window by
+    // our own interval, whatever that timer does.
+    let (mode, sync) = if now {
+        (CommitMode::Sync, true)
+    } else {
+        (CommitMode::Async, false)
+    };
+    match consumer.commit_consumer_state(mode) {
+        // Nothing stored since the last commit.
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) | Ok(()) => {}
+        Err(error) if sync => tracing::warn!(%error, "committing Kafka offsets failed"),
+        Err(error) => tracing::debug!(%error, "committing Kafka offsets failed; will retry"),
     }
 }
 
