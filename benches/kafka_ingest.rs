@@ -4,8 +4,12 @@
 //! with fsync on every commit group).
 //!
 //! ```text
-//! cargo bench --bench kafka_ingest -- [--messages N] [--spans N] [--partitions N]
+//! cargo bench --bench kafka_ingest -- [--messages N] [--spans N] [--partitions N] [--brokers HOST:PORT]
 //! ```
+//!
+//! With `--brokers`, a real broker (e.g. tansu, see
+//! `scripts/kafka-e2e-tansu`) is used instead: the topics are created through
+//! the admin API, and the run fails unless every span is stored.
 //!
 //! Reports spans/s stored (from the first to the last span, polled through
 //! SQL), the CPU seconds the server spent (so spans per CPU-second is the
@@ -33,13 +37,41 @@ use rdkafka::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-fn arg(name: &str, default: u64) -> u64 {
+fn arg_text(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+fn arg(name: &str, default: u64) -> u64 {
+    arg_text(name)
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// Creates `topics` on a real broker.
+async fn create_topics(brokers: &str, topics: &[(&str, i32)]) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
+        .collect();
+    for result in admin
+        .create_topics(&new, &AdminOptions::new())
+        .await
+        .unwrap()
+    {
+        if let Err((topic, error)) = result {
+            println!("creating {topic}: {error:?} (continuing)");
+        }
+    }
 }
 
 fn text(key: &str, value: &str) -> KeyValue {
@@ -141,11 +173,25 @@ async fn main() {
     let partitions = arg("--partitions", 4) as i32;
     let total = (messages * spans) as i64;
 
-    let mock = MockCluster::new(1).unwrap();
-    mock.create_topic("otlp_spans", partitions, 1).unwrap();
-    mock.create_topic("grayscope_dead_letters", 1, 1).unwrap();
+    let mock;
+    let brokers = match arg_text("--brokers") {
+        Some(brokers) => {
+            create_topics(
+                &brokers,
+                &[("otlp_spans", partitions), ("grayscope_dead_letters", 1)],
+            )
+            .await;
+            brokers
+        }
+        None => {
+            mock = MockCluster::new(1).unwrap();
+            mock.create_topic("otlp_spans", partitions, 1).unwrap();
+            mock.create_topic("grayscope_dead_letters", 1, 1).unwrap();
+            mock.bootstrap_servers()
+        }
+    };
     let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", mock.bootstrap_servers())
+        .set("bootstrap.servers", &brokers)
         .set("linger.ms", "5")
         .create()
         .unwrap();
@@ -177,7 +223,7 @@ async fn main() {
              [api]\naddr = \"127.0.0.1:0\"\n[kafka]\nbrokers = {:?}\ninitial_offset = \"earliest\"\n\
              [[kafka.topics]]\ntopic = \"otlp_spans\"\nsignal = \"traces\"\n",
             dir.path().join("data"),
-            mock.bootstrap_servers()
+            brokers
         ),
     )
     .unwrap();
