@@ -127,6 +127,17 @@ impl Node {
         Node { child, api }
     }
 
+    /// SIGTERM, and waits for a clean exit.
+    fn terminate(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "grayscope exited with {exit}");
+    }
+
     /// SIGKILL: no shutdown, no final commit.
     fn kill(mut self) {
         self.child.kill().unwrap();
@@ -751,4 +762,48 @@ async fn store_backpressure_pauses_the_partitions_and_nothing_is_lost() {
         total
     );
     println!("back-pressure: {pauses} pauses, {retries} appends retried; all {total} spans stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_commits_everything_it_stored() {
+    let broker = Broker::start(&[("otlp_spans", 2)]);
+    let dir = tempfile::tempdir().unwrap();
+    let topics = "[[kafka.topics]]\ntopic = \"otlp_spans\"\nsignal = \"traces\"\n";
+    let node = Node::start(dir.path(), &broker, topics, "");
+    for m in 0..20u64 {
+        broker
+            .produce(
+                "otlp_spans",
+                Some(&m.to_be_bytes()),
+                &numbered_spans("term", m + 1, 5),
+            )
+            .await;
+    }
+    eventually(Duration::from_secs(60), || async {
+        match node.count("SELECT count(*) AS n FROM spans").await {
+            100 => Ok(()),
+            n => Err(format!("{n} spans")),
+        }
+    })
+    .await;
+    node.terminate();
+
+    // Started again, it resumes after the last message: nothing is
+    // consumed twice.
+    let node = Node::start(dir.path(), &broker, topics, "");
+    broker
+        .produce("otlp_spans", None, &numbered_spans("after", 99, 5))
+        .await;
+    eventually(Duration::from_secs(60), || async {
+        match node.count("SELECT count(*) AS n FROM spans").await {
+            105 => Ok(()),
+            n => Err(format!("{n} spans")),
+        }
+    })
+    .await;
+    assert_eq!(
+        node.sql("SELECT messages, duplicate_spans FROM system.kafka")
+            .await,
+        json!([{"messages": 1, "duplicate_spans": 0}])
+    );
 }

@@ -10,7 +10,7 @@
 //! partition is revoked are forgotten (never stored, never committed).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,8 @@ const CHUNK_MESSAGES: usize = 1024;
 /// 32nd of the store's memory limit, so that a chunk's batch fits), or when
 /// the local queue is empty.
 const CHUNK_BYTES: usize = 8 << 20;
+/// The same consumer error is logged at most this often.
+const ERROR_EVERY: Duration = Duration::from_secs(60);
 /// Poll timeout while nothing waits to be handed out.
 const IDLE_POLL: Duration = Duration::from_millis(100);
 
@@ -75,6 +77,8 @@ pub(crate) struct Shared {
     chunk_bytes: usize,
     /// Chunks waiting for the store to accept them.
     backpressured: AtomicUsize,
+    /// Set once shutdown began: commits no longer wait for the broker.
+    stopping: AtomicBool,
     pub(crate) counters: SourceCounters,
 }
 
@@ -140,6 +144,7 @@ impl Shared {
                 .min(store_memory / 32)
                 .clamp(1, CHUNK_BYTES),
             backpressured: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
             counters: SourceCounters::default(),
         }
     }
@@ -469,7 +474,10 @@ impl ConsumerContext for SourceContext {
                      they will be delivered again to the next owner"
                 );
             }
-            commit(consumer, &self.shared, Some(&keys), true);
+            // Synchronously, so the next owner starts after it — unless
+            // this is the shutdown, when the broker may be away.
+            let sync = !self.shared.stopping.load(Ordering::Acquire);
+            commit(consumer, &self.shared, Some(&keys), sync);
         }
         self.shared.unassign(&keys);
         tracing::info!(partitions = keys.len(), "Kafka partitions revoked");
@@ -612,6 +620,7 @@ pub(crate) fn run(
 ) {
     let mut paused = false;
     let mut last_commit = Instant::now();
+    let mut last_error: Option<(String, Instant)> = None;
     let hand_out = |chunk: Chunk| {
         shared.dispatch(&chunk);
         spawn(chunk);
@@ -671,7 +680,18 @@ pub(crate) fn run(
                 }
             }
             Some(Err(error)) => {
-                tracing::debug!(%error, "Kafka consumer error");
+                // The same complaint (a topic that does not exist, a broker
+                // away) comes back at every poll: say it once a minute.
+                let text = error.to_string();
+                if last_error
+                    .as_ref()
+                    .is_none_or(|(said, at): &(String, Instant)| {
+                        *said != text || at.elapsed() >= ERROR_EVERY
+                    })
+                {
+                    tracing::warn!(error = %text, "Kafka consumer error");
+                    last_error = Some((text, Instant::now()));
+                }
                 shared.take_pending().into_iter().for_each(hand_out);
             }
             None => shared.take_pending().into_iter().for_each(hand_out),
@@ -681,14 +701,17 @@ pub(crate) fn run(
             last_commit = Instant::now();
         }
     }
+    shared.stopping.store(true, Ordering::Release);
     // Shutdown: what was polled but not handed out is delivered again
     // later; what is being stored is waited for and committed.
     drop(shared.take_pending());
     if !shared.wait_finished(None, SHUTDOWN_GRACE) {
         tracing::warn!("Kafka messages still being stored at shutdown will be delivered again");
     }
-    commit(&consumer, &shared, None, true);
-    // Dropping the consumer leaves the group (revoking, which commits
-    // again: nothing is left by now).
+    // Asynchronously: a synchronous commit would wait for ever for a broker
+    // that is away. Closing (dropping) the consumer commits what is stored
+    // once more and leaves the group.
+    commit(&consumer, &shared, None, false);
+    let _ = consumer.poll(Duration::from_millis(200));
     drop(consumer);
 }
