@@ -550,6 +550,8 @@ async fn a_consumer_killed_mid_stream_loses_nothing_after_restart() {
         }
     })
     .await;
+    // Past the backlog of the group join, into the steady stream.
+    tokio::time::sleep(Duration::from_millis(350)).await;
     node.kill();
     let node = Node::start(dir.path(), &broker, topics, "");
     producing.await.unwrap();

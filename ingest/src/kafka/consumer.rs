@@ -537,6 +537,7 @@ fn commit(
                 tracing::warn!(%error, "cannot list a Kafka offset to commit");
             }
         }
+        tracing::trace!(?offsets, "storing Kafka offsets to commit");
         match consumer.store_offsets(&list) {
             Ok(()) => {
                 for (key, offset) in offsets {
@@ -622,6 +623,11 @@ pub(crate) fn run(
     let mut last_commit = Instant::now();
     let mut last_error: Option<(String, Instant)> = None;
     let hand_out = |chunk: Chunk| {
+        if tracing::enabled!(tracing::Level::TRACE) {
+            for m in &chunk.messages {
+                tracing::trace!(topic = %m.topic, partition = m.partition, offset = m.offset, "handed out");
+            }
+        }
         shared.dispatch(&chunk);
         spawn(chunk);
     };
