@@ -50,7 +50,8 @@ pub struct KafkaConfig {
     /// twice; 0 turns this off. About 40 bytes each. Default 1000000.
     pub remembered_spans: usize,
     /// `[kafka.librdkafka_options]`: further librdkafka client properties,
-    /// for consumer and dead-letter producer alike, e.g.
+    /// for consumer and dead-letter producer alike (consumer-only ones such
+    /// as `session.timeout.ms` go to the consumer alone), e.g.
     /// `"security.protocol" = "SASL_SSL"`, `"sasl.mechanism" =
     /// "SCRAM-SHA-512"`, `"session.timeout.ms" = "45000"`. Properties that
     /// the fields above set, and offset committing, are not allowed here.

@@ -73,7 +73,9 @@ impl DeadLetters {
                     .to_string(),
             );
         for (key, value) in &config.librdkafka_options {
-            client.set(key, value);
+            if !consumer_only(key) {
+                client.set(key, value);
+            }
         }
         let producer = client.create().map_err(|source| Error::Kafka {
             action: "create",
@@ -176,6 +178,22 @@ impl DeadLetters {
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
+}
+
+/// Consumer properties librdkafka would warn about on a producer.
+fn consumer_only(key: &str) -> bool {
+    const PREFIXES: [&str; 9] = [
+        "session.timeout.ms",
+        "heartbeat.interval.ms",
+        "max.poll.interval.ms",
+        "partition.assignment.strategy",
+        "group.",
+        "fetch.",
+        "queued.",
+        "isolation.level",
+        "check.crcs",
+    ];
+    PREFIXES.iter().any(|p| key.starts_with(p))
 }
 
 fn too_large(error: &KafkaError) -> bool {
