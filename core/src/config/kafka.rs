@@ -47,7 +47,8 @@ pub struct KafkaConfig {
     pub max_in_flight_size: ByteSize,
     /// Spans remembered by (trace id, span id) so that a span delivered
     /// again (after a crash or a rebalance) is counted and not stored
-    /// twice; 0 turns this off. About 40 bytes each. Default 1000000.
+    /// twice; 0 turns this off. About 70 bytes each (70 MB at the
+    /// default). Default 1000000.
     pub remembered_spans: usize,
     /// `[kafka.librdkafka_options]`: further librdkafka client properties,
     /// for consumer and dead-letter producer alike (consumer-only ones such
