@@ -6,6 +6,7 @@
 
 mod check_config;
 mod demo;
+mod kafka;
 mod mine;
 mod reload;
 mod rollouts_api;

@@ -10,6 +10,7 @@ mod e2e {
     pub mod cohorts;
     pub mod durability;
     pub mod harness;
+    pub mod kafka;
     pub mod logs;
     pub mod metrics;
     pub mod parquet_readers;

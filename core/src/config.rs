@@ -10,6 +10,7 @@ mod api;
 mod byte_size;
 mod cohorts;
 mod duration;
+mod kafka;
 mod otlp;
 mod patterns;
 mod rollouts;
@@ -25,6 +26,7 @@ pub use api::ApiConfig;
 pub use byte_size::ByteSize;
 pub use cohorts::{CohortConfig, TraceJoinConfig};
 pub use duration::ConfigDuration;
+pub use kafka::{InitialOffset, KafkaConfig, KafkaEncoding, KafkaSignal, KafkaTopicConfig};
 pub use otlp::OtlpConfig;
 pub use patterns::{LogRuleConfig, PatternsConfig};
 pub use rollouts::{
@@ -73,6 +75,9 @@ pub struct Config {
     pub rollouts: Vec<RolloutConfig>,
     /// `[signals]`: the outbox and the destinations of signals.
     pub signals: SignalsConfig,
+    /// `[kafka]`: the Kafka source. Absent (the default): no Kafka.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<KafkaConfig>,
 }
 
 impl Default for Config {
@@ -89,6 +94,7 @@ impl Default for Config {
             log_rules: Vec::new(),
             rollouts: Vec::new(),
             signals: SignalsConfig::default(),
+            kafka: None,
         }
     }
 }
@@ -135,6 +141,9 @@ impl Config {
             }
         }
         self.signals.validate()?;
+        if let Some(kafka) = &self.kafka {
+            kafka.validate()?;
+        }
         Ok(())
     }
 }

@@ -72,6 +72,17 @@ pub enum Error {
         /// The store's refusal.
         source: grayscope_store::Error,
     },
+    /// The Kafka client could not be set up: librdkafka refused a
+    /// `[kafka]` setting, or the subscription failed.
+    #[error("cannot {action} the Kafka {client}")]
+    Kafka {
+        /// What was being done (`create`, `subscribe`).
+        action: &'static str,
+        /// `consumer` or `dead-letter producer`.
+        client: &'static str,
+        /// librdkafka's error.
+        source: rdkafka::error::KafkaError,
+    },
     /// A bug on our side (a conversion that produced an invalid batch, a
     /// panicked worker). The client may retry; we should be told.
     #[error("internal error: {0}")]
@@ -92,7 +103,9 @@ impl Error {
             Error::UnsupportedContentType(_) | Error::UnsupportedContentEncoding(_) => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
-            Error::Store { .. } | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Store { .. } | Error::Kafka { .. } | Error::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -107,7 +120,7 @@ impl Error {
             Error::ReadBody { .. } => Code::Cancelled,
             Error::TooLarge { .. } | Error::Overloaded { .. } => Code::ResourceExhausted,
             Error::Backpressure { .. } => Code::Unavailable,
-            Error::Store { .. } | Error::Internal(_) => Code::Internal,
+            Error::Store { .. } | Error::Kafka { .. } | Error::Internal(_) => Code::Internal,
         }
     }
 

@@ -249,12 +249,27 @@ impl Labeling {
         body: Bytes,
         mining: LogMining,
     ) -> Result<Converted> {
+        let held_bytes = body.len();
+        self.label_and_convert(held_bytes, mining, move || {
+            DecodedRequest::decode(signal, encoding, &body)
+        })
+        .await
+    }
+
+    /// The labelling and conversion of [`Labeling::decode_and_convert`],
+    /// for a request that `decode` yields (off the async runtime); a held
+    /// request counts `held_bytes` against the hold bound.
+    pub(crate) async fn label_and_convert(
+        &self,
+        held_bytes: usize,
+        mining: LogMining,
+        decode: impl FnOnce() -> Result<DecodedRequest> + Send + 'static,
+    ) -> Result<Converted> {
         let labeler = self.labeler();
         let join = self.join.clone();
-        let held_bytes = body.len();
         let later = mining.clone();
         let first = blocking(move || {
-            let request = DecodedRequest::decode(signal, encoding, &body)?;
+            let request = decode()?;
             let labels = Labels::of(&request, &labeler);
             let waiting = join.unknown(labels.may_wait());
             if waiting.is_empty() {

@@ -29,6 +29,7 @@ pub mod convert;
 mod decode;
 mod error;
 mod join;
+pub mod kafka;
 pub mod label;
 pub mod mining;
 pub mod otlp_grpc;

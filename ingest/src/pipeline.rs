@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use grayscope_store::Store;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -101,6 +102,37 @@ impl Pipeline {
         }
     }
 
+    /// Appends a converted batch to its table; back-pressure is
+    /// [`Error::Backpressure`].
+    pub(crate) async fn append(&self, signal: Signal, batch: RecordBatch) -> Result<()> {
+        let table = signal.table();
+        self.store
+            .append(table, batch)
+            .await
+            .map_err(|source| match source {
+                grayscope_store::Error::Backpressure { retry_after, .. } => Error::Backpressure {
+                    retry_after,
+                    source,
+                },
+                source => Error::Store { table, source },
+            })
+    }
+
+    /// The store written to.
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The labelling in use, shared with the receivers.
+    pub(crate) fn labeling(&self) -> &Labeling {
+        &self.labeling
+    }
+
+    /// The log template miner in use.
+    pub(crate) fn mining(&self) -> &LogMining {
+        &self.mining
+    }
+
     /// Handles one export request. When this returns `Ok`, the accepted
     /// records are visible to SQL.
     pub async fn export(
@@ -119,19 +151,7 @@ impl Pipeline {
         let rejected = converted.rejected;
         let accepted = converted.batch.num_rows();
         if accepted > 0 {
-            let table = signal.table();
-            self.store
-                .append(table, converted.batch)
-                .await
-                .map_err(|source| match source {
-                    grayscope_store::Error::Backpressure { retry_after, .. } => {
-                        Error::Backpressure {
-                            retry_after,
-                            source,
-                        }
-                    }
-                    source => Error::Store { table, source },
-                })?;
+            self.append(signal, converted.batch).await?;
             self.labeling.publish(sightings);
         }
         if rejected > 0 {

@@ -9,6 +9,7 @@ use grayscope_core::Table;
 use grayscope_store::Store;
 
 use crate::error::{Error, Result};
+use crate::kafka_tables::{self, KafkaSourceStatus};
 use crate::system_tables;
 use crate::templates_table::{self, NoTemplates, TemplateSource, TemplatesTableProvider};
 use crate::{cohort_rule, trace_cohorts};
@@ -52,7 +53,11 @@ impl QueryEngine {
             context.register_table(table.name(), store.provider(table))?;
         }
         if let Some(catalog) = context.catalog("grayscope") {
-            catalog.register_schema("system", system_tables::schema(&store)?)?;
+            let system = system_tables::schema(&store)?;
+            for (name, table) in kafka_tables::providers(None)? {
+                system.register_table(name.to_owned(), table)?;
+            }
+            catalog.register_schema("system", system)?;
         }
         cohort_rule::register(&context);
         trace_cohorts::register(&context)?;
@@ -96,6 +101,22 @@ impl QueryEngine {
             Arc::new(system_tables::SnapshotTableProvider { schema, source }),
         )?;
         Ok(())
+    }
+
+    /// Reads `system.kafka_partitions` and `system.kafka` from `source`
+    /// (the server's Kafka consumer); without it they are empty.
+    pub fn with_kafka(self, source: Arc<dyn KafkaSourceStatus>) -> Result<QueryEngine> {
+        let system = self
+            .context
+            .catalog("grayscope")
+            .and_then(|catalog| catalog.schema("system"));
+        if let Some(system) = system {
+            for (name, table) in kafka_tables::providers(Some(source))? {
+                system.deregister_table(name)?;
+                system.register_table(name.to_owned(), table)?;
+            }
+        }
+        Ok(self)
     }
 
     /// The DataFusion session, for front ends that speak their own protocol.

@@ -212,6 +212,17 @@ impl Store {
         self.inner.tables[index(table)].stats()
     }
 
+    /// The batches of `table` still in memory (not yet in Parquet parts):
+    /// after a restart, what the write-ahead log replayed.
+    pub fn memory_batches(&self, table: Table) -> Vec<RecordBatch> {
+        self.inner.tables[index(table)]
+            .snapshot()
+            .memory
+            .into_iter()
+            .map(|m| m.batch)
+            .collect()
+    }
+
     /// The live parts of `table`.
     pub fn parts(&self, table: Table) -> Vec<Arc<Part>> {
         self.inner.tables[index(table)].parts()
