@@ -88,6 +88,12 @@ fn text(key: &str, value: &str) -> KeyValue {
 /// processor: `spans` spans of one service.
 fn message(seed: u64, spans: u64) -> Vec<u8> {
     let routes = ["/api/cart", "/api/pay", "/api/search", "/api/user"];
+    // Recent spans: retention (7 days by default) would drop old ones.
+    let base = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        - 600_000_000_000;
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
@@ -105,7 +111,7 @@ fn message(seed: u64, spans: u64) -> Vec<u8> {
                         let mut trace_id = [0u8; 16];
                         trace_id[..8].copy_from_slice(&(n / 8 + 1).to_be_bytes());
                         trace_id[8..].copy_from_slice(&(n * 7919 + 1).to_be_bytes());
-                        let start = 1_700_000_000_000_000_000 + n * 1_000_000;
+                        let start = base + n * 1_000;
                         Span {
                             trace_id: trace_id.to_vec(),
                             span_id: (n + 1).to_be_bytes().to_vec(),
@@ -155,22 +161,30 @@ fn cpu_seconds(pid: &str) -> f64 {
     ticks / 100.0
 }
 
-async fn count(api: SocketAddr) -> i64 {
+async fn sql(api: SocketAddr, sql: &str) -> serde_json::Value {
     let response = reqwest::Client::new()
         .post(format!("http://{api}/api/v1/sql"))
-        .body("SELECT count(*) AS n FROM spans")
+        .body(sql.to_owned())
         .send()
         .await
         .unwrap();
     let body: serde_json::Value = response.json().await.unwrap();
-    body["rows"][0]["n"].as_i64().unwrap()
+    body["rows"].clone()
+}
+
+async fn count(api: SocketAddr) -> i64 {
+    sql(api, "SELECT count(*) AS n FROM spans").await[0]["n"]
+        .as_i64()
+        .unwrap()
 }
 
 #[tokio::main]
 async fn main() {
     let messages = arg("--messages", 1000);
     let spans = arg("--spans", 512);
-    let partitions = arg("--partitions", 4) as i32;
+    // The mock cluster keeps at most 5 MiB per partition: spread the
+    // backlog so that none of it is dropped before it is consumed.
+    let partitions = arg("--partitions", 32) as i32;
     let total = (messages * spans) as i64;
 
     let mock;
@@ -220,17 +234,21 @@ async fn main() {
         &config,
         format!(
             "data_dir = {:?}\n[otlp]\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n\
-             [api]\naddr = \"127.0.0.1:0\"\n[kafka]\nbrokers = {:?}\ninitial_offset = \"earliest\"\n\
+             [api]\naddr = \"127.0.0.1:0\"\n[kafka]\nbrokers = {:?}\ngroup_id = \"bench-{}\"\ninitial_offset = \"earliest\"\n\
              [[kafka.topics]]\ntopic = \"otlp_spans\"\nsignal = \"traces\"\n",
             dir.path().join("data"),
-            brokers
+            brokers,
+            std::process::id()
         ),
     )
     .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_grayscope"))
         .args(["serve", "--config"])
         .arg(&config)
-        .env("GRAYSCOPE_LOG", "warn")
+        .env(
+            "GRAYSCOPE_LOG",
+            std::env::var("GRAYSCOPE_BENCH_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        )
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -250,6 +268,7 @@ async fn main() {
     let own_start = cpu_seconds("self");
     let mut first: Option<(Instant, i64, f64)> = None;
     let deadline = Instant::now() + Duration::from_secs(600);
+    let mut last_report = Instant::now();
     let (end, server_cpu) = loop {
         let n = count(api).await;
         if first.is_none() && n > 0 {
@@ -257,6 +276,20 @@ async fn main() {
         }
         if n >= total {
             break (Instant::now(), cpu_seconds(&pid));
+        }
+        if last_report.elapsed() >= Duration::from_secs(10) {
+            last_report = Instant::now();
+            let kafka = sql(
+                api,
+                "SELECT paused, pauses, backpressure_retries, in_flight_bytes, dead_letters FROM system.kafka",
+            )
+            .await;
+            let store = sql(
+                api,
+                "SELECT memory_bytes, rejected_appends, flushes FROM system.store",
+            )
+            .await;
+            println!("  {n} spans stored; {kafka} {store}");
         }
         assert!(
             Instant::now() < deadline,

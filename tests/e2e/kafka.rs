@@ -235,6 +235,12 @@ fn span_id(seed: u64) -> Vec<u8> {
 /// `otlp_spans`: a `TracesData` message, which has the wire format of an
 /// `ExportTraceServiceRequest`.
 fn spans_message(service: &str, spans: &[(u64, u16, u64, &str)]) -> Vec<u8> {
+    // Recent, so that retention keeps them however long a test runs.
+    let base = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        - 60_000_000_000;
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: resource(service),
@@ -246,8 +252,8 @@ fn spans_message(service: &str, spans: &[(u64, u16, u64, &str)]) -> Vec<u8> {
                         span_id: span_id(*span),
                         name: (*name).to_owned(),
                         kind: SpanKind::Server as i32,
-                        start_time_unix_nano: 1_700_000_000_000_000_000 + span * 1000,
-                        end_time_unix_nano: 1_700_000_000_000_000_000 + span * 1000 + 250,
+                        start_time_unix_nano: base + span * 1000,
+                        end_time_unix_nano: base + span * 1000 + 250,
                         attributes: vec![text("http.route", "/pay")],
                         ..Default::default()
                     })
@@ -850,4 +856,27 @@ async fn a_graceful_shutdown_commits_everything_it_stored() {
             .await,
         json!([{"messages": 1, "duplicate_spans": 0}])
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_does_not_hang_when_the_broker_is_away() {
+    let broker = Broker::start(&[("otlp_spans", 1)]);
+    let dir = tempfile::tempdir().unwrap();
+    let topics = "[[kafka.topics]]\ntopic = \"otlp_spans\"\nsignal = \"traces\"\n";
+    let node = Node::start(dir.path(), &broker, topics, "");
+    broker
+        .produce("otlp_spans", None, &numbered_spans("away", 1, 5))
+        .await;
+    eventually(Duration::from_secs(60), || async {
+        match node.count("SELECT count(*) AS n FROM spans").await {
+            5 => Ok(()),
+            n => Err(format!("{n} spans")),
+        }
+    })
+    .await;
+    broker.mock.broker_down(1).unwrap();
+    let started = Instant::now();
+    node.terminate();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(20), "shutdown took {took:?}");
 }

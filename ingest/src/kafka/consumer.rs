@@ -31,8 +31,11 @@ use crate::error::{Error, Result};
 
 /// How long a revoked partition's messages being stored are waited for.
 const REVOKE_GRACE: Duration = Duration::from_secs(30);
-/// How long shutdown waits for messages being stored.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long shutdown waits for messages being stored...
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// ...and then for the consumer to leave its group (together within the
+/// server's own shutdown grace).
+const CLOSE_GRACE: Duration = Duration::from_secs(4);
 /// A chunk is handed out at this many messages...
 const CHUNK_MESSAGES: usize = 1024;
 /// ...or this many bytes (at most a quarter of `max_in_flight_size` and a
@@ -719,5 +722,21 @@ pub(crate) fn run(
     // once more and leaves the group.
     commit(&consumer, &shared, None, false);
     let _ = consumer.poll(Duration::from_millis(200));
-    drop(consumer);
+    // Closing waits for the group coordinator, for ever if it is away: close
+    // on a thread of its own, and give up waiting after a while (the process
+    // is stopping; the group will expire the member by its session timeout).
+    let (closed, is_closed) = std::sync::mpsc::channel();
+    let closing = std::thread::Builder::new()
+        .name("grayscope-kafka-close".to_owned())
+        .spawn(move || {
+            drop(consumer);
+            let _ = closed.send(());
+        });
+    if closing.is_ok() && is_closed.recv_timeout(CLOSE_GRACE).is_err() {
+        tracing::warn!(
+            grace = ?CLOSE_GRACE,
+            "the Kafka consumer could not leave its group in time (is the broker away?); \
+             stopping without"
+        );
+    }
 }
