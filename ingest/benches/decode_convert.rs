@@ -6,7 +6,19 @@
 //! from one service, each span with 10 attributes, as an SDK's batch
 //! processor sends it. Measures `decode_and_convert`, the exact function
 //! the receivers call: protobuf (or JSON) decoding, validation, cohort
-//! labelling and building the Arrow batch.
+//! labelling and building the Arrow batch. After criterion, the same inputs
+//! are timed again, interleaved, by wall clock and by the thread's CPU time
+//! (the per-core figure on a machine shared with other work).
+//!
+//! A filter (`-- cohorts`, `-- mining`, `-- decode_convert`) selects the
+//! criterion group and the summary printed after it.
+//!
+//! The `cohorts` group measures what cohort rules add: the same requests
+//! (spans with 4 more attributes that rules read — `geo`, `isp`,
+//! `device.type`, `tls.version` — and log records) converted without rules
+//! and with the 5-clause rule of `core/benches/rule_eval.rs`, and the
+//! labelling pass alone. After criterion, interleaved repetitions print the
+//! ratio of the two by CPU time, measured in the same run.
 //!
 //! The `mining` group measures what log template mining adds (the other
 //! groups pass no miner, so their figures stay comparable): log requests
@@ -22,10 +34,12 @@
 // should abort the benchmark loudly.
 #![allow(missing_docs, clippy::expect_used)]
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput};
+use grayscope_core::config::CohortConfig;
 use grayscope_ingest::mining::LogMiningBuilder;
 use grayscope_ingest::{Encoding, Labeler, LogMining, Signal, decode_and_convert};
 use grayscope_patterns::{MinerConfig, RuleSet};
@@ -75,6 +89,7 @@ fn scope() -> InstrumentationScope {
     }
 }
 
+/// A distinct id per seed; seed 0 would give the invalid all-zero id.
 fn id(seed: u64, len: usize) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(16);
     bytes.extend_from_slice(&seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
@@ -83,13 +98,46 @@ fn id(seed: u64, len: usize) -> Vec<u8> {
     bytes
 }
 
+/// The 5-clause rule of `core/benches/rule_eval.rs`.
+const RULE: &str = r#"(geo == "华南" AND isp == "移动") OR (device.type == "iOS" AND tls.version >= "1.3") OR http.response.status_code >= 500"#;
+
+fn rules_labeler() -> Labeler {
+    Labeler::with_rules(
+        &[CohortConfig::new("gray-a", RULE).expect("rule")],
+        &BTreeMap::new(),
+    )
+}
+
+/// `spans_request` with the attributes the rule reads on every span,
+/// varied so that 142 of the 512 spans (28%) match.
+fn cohort_spans_request() -> ExportTraceServiceRequest {
+    let mut request = spans_request();
+    let geos = ["华南", "华北", "华东"];
+    let isps = ["移动", "联通", "电信"];
+    let devices = ["iOS", "Android", "Windows", "macOS"];
+    let tls = ["1.2", "1.3", "1.10"];
+    for (i, span) in request.resource_spans[0].scope_spans[0]
+        .spans
+        .iter_mut()
+        .enumerate()
+    {
+        span.attributes.extend([
+            text("geo", geos[i % 3]),
+            text("isp", isps[i / 3 % 3]),
+            text("device.type", devices[i % 4]),
+            text("tls.version", tls[i / 4 % 3]),
+        ]);
+    }
+    request
+}
+
 fn spans_request() -> ExportTraceServiceRequest {
     let routes = ["/cart", "/checkout", "/api/v1/items/{id}", "/health"];
     let spans = (0..BATCH as u64)
         .map(|i| {
             let start = 1_764_000_000_000_000_000 + i * 1_000_000;
             Span {
-                trace_id: id(i / 4, 16),
+                trace_id: id(i / 4 + 1, 16),
                 span_id: id(i + 1_000_000, 8),
                 parent_span_id: if i % 4 == 0 {
                     vec![]
@@ -156,7 +204,7 @@ fn logs_request() -> ExportLogsServiceRequest {
                 text("thread.name", "tokio-runtime-worker"),
                 text("order.channel", "web"),
             ],
-            trace_id: id(i / 4, 16),
+            trace_id: id(i / 4 + 1, 16),
             span_id: id(i + 1_000_000, 8),
             ..Default::default()
         })
@@ -227,6 +275,47 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+fn cohorts(c: &mut Criterion) {
+    let plain = Labeler::new();
+    let rules = rules_labeler();
+    let spans = cohort_spans_request();
+    let spans_proto = spans.encode_to_vec();
+    let logs_proto = logs_request().encode_to_vec();
+
+    let mut group = c.benchmark_group("cohorts");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    for (name, labeler) in [("no_rules", &plain), ("rule5", &rules)] {
+        group.bench_function(format!("spans_protobuf_512x14attrs/{name}"), |b| {
+            b.iter(|| {
+                decode_and_convert(
+                    Signal::Traces,
+                    Encoding::Protobuf,
+                    black_box(&spans_proto),
+                    labeler,
+                    None,
+                )
+                .expect("convert")
+            })
+        });
+        group.bench_function(format!("logs_protobuf_512x5attrs/{name}"), |b| {
+            b.iter(|| {
+                decode_and_convert(
+                    Signal::Logs,
+                    Encoding::Protobuf,
+                    black_box(&logs_proto),
+                    labeler,
+                    None,
+                )
+                .expect("convert")
+            })
+        });
+    }
+    group.bench_function("label_traces_512x14attrs/rule5", |b| {
+        b.iter(|| rules.label_traces(black_box(&spans)))
+    });
+    group.finish();
+}
+
 /// Nanoseconds per record of `f` on one request, `runs` times.
 fn timings(runs: usize, mut f: impl FnMut()) -> Vec<f64> {
     (0..runs)
@@ -238,6 +327,154 @@ fn timings(runs: usize, mut f: impl FnMut()) -> Vec<f64> {
             start.elapsed().as_nanos() as f64 / (20 * BATCH) as f64
         })
         .collect()
+}
+
+/// CPU time this thread has run so far, in nanoseconds, from the
+/// scheduler's accounting (not tick-granular).
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The `decode_convert` group once more, interleaved, by wall clock and by
+/// this thread's CPU time: on a machine shared with other work, the CPU
+/// time is the figure per core (wall clock counts the time other
+/// processes held the core).
+#[allow(clippy::print_stdout, clippy::cast_precision_loss)] // a bench reports on the terminal
+fn throughput_summary() {
+    let labeler = Labeler::new();
+    let spans = spans_request();
+    let spans_proto = spans.encode_to_vec();
+    let spans_json = serde_json::to_vec(&spans).expect("json");
+    let logs_proto = logs_request().encode_to_vec();
+    let variants = [
+        (
+            "spans protobuf",
+            Signal::Traces,
+            Encoding::Protobuf,
+            &spans_proto,
+        ),
+        ("spans json", Signal::Traces, Encoding::Json, &spans_json),
+        (
+            "logs protobuf",
+            Signal::Logs,
+            Encoding::Protobuf,
+            &logs_proto,
+        ),
+    ];
+    const REPETITIONS: usize = 15;
+    let mut walls = vec![Vec::new(); variants.len()];
+    let mut cpu_ns = vec![0u64; variants.len()];
+    for _ in 0..REPETITIONS {
+        for (k, (_, signal, encoding, body)) in variants.iter().enumerate() {
+            let cpu0 = thread_cpu_ns();
+            walls[k].extend(timings(1, || {
+                black_box(
+                    decode_and_convert(*signal, *encoding, body, &labeler, None).expect("convert"),
+                );
+            }));
+            cpu_ns[k] += thread_cpu_ns().saturating_sub(cpu0);
+        }
+    }
+    println!(
+        "\ndecode_convert: one thread, {REPETITIONS} interleaved repetitions of 20 requests x 512 records"
+    );
+    println!(
+        "{:<16} {:>16} {:>16} {:>18} {:>12}",
+        "input", "best wall rec/s", "median wall rec/s", "rec per CPU-second", "CPU ns/rec"
+    );
+    for (k, (name, ..)) in variants.iter().enumerate() {
+        let wall = &mut walls[k];
+        wall.sort_by(f64::total_cmp);
+        let records = (REPETITIONS * 20 * BATCH) as f64;
+        let cpu_per_record = cpu_ns[k] as f64 / records;
+        println!(
+            "{name:<16} {:>16.0} {:>16.0} {:>18.0} {:>12.1}",
+            1e9 / wall[0],
+            1e9 / wall[wall.len() / 2],
+            1e9 / cpu_per_record.max(1e-9),
+            cpu_per_record
+        );
+    }
+}
+
+/// What rules add, measured in the same run: each variant over 30
+/// interleaved repetitions, by wall clock (min and median) and by this
+/// thread's CPU time (the total over all repetitions, which other work on
+/// the machine does not inflate the way it inflates wall clock). The
+/// ratios are of the CPU times.
+#[allow(clippy::print_stdout, clippy::cast_precision_loss)] // a bench reports on the terminal
+fn summary() {
+    const REPETITIONS: usize = 30;
+    let plain = Labeler::new();
+    let rules = rules_labeler();
+    let spans = cohort_spans_request();
+    let spans_proto = spans.encode_to_vec();
+    let logs_proto = logs_request().encode_to_vec();
+    let convert = |signal, body: &[u8], labeler: &Labeler| {
+        black_box(
+            decode_and_convert(signal, Encoding::Protobuf, body, labeler, None).expect("convert"),
+        );
+    };
+    let names = [
+        "spans no_rules",
+        "spans rule5",
+        "spans label_traces only",
+        "logs no_rules",
+        "logs rule5",
+    ];
+    let mut walls = vec![Vec::new(); names.len()];
+    let mut cpu_ns = vec![0u64; names.len()];
+    let mut measure = |k: usize, f: &mut dyn FnMut()| {
+        let cpu0 = thread_cpu_ns();
+        walls[k].extend(timings(1, f));
+        cpu_ns[k] += thread_cpu_ns().saturating_sub(cpu0);
+    };
+    for _ in 0..REPETITIONS {
+        measure(0, &mut || convert(Signal::Traces, &spans_proto, &plain));
+        measure(1, &mut || convert(Signal::Traces, &spans_proto, &rules));
+        measure(2, &mut || {
+            black_box(rules.label_traces(black_box(&spans)));
+        });
+        measure(3, &mut || convert(Signal::Logs, &logs_proto, &plain));
+        measure(4, &mut || convert(Signal::Logs, &logs_proto, &rules));
+    }
+    println!(
+        "\ncohorts: ns/record over {REPETITIONS} interleaved repetitions of 20 requests x 512 records"
+    );
+    println!(
+        "{:<26} {:>10} {:>12} {:>10}",
+        "variant", "wall min", "wall median", "CPU"
+    );
+    let records = (REPETITIONS * 20 * BATCH) as f64;
+    let mut cpu = Vec::new();
+    for (k, name) in names.iter().enumerate() {
+        let wall = &mut walls[k];
+        wall.sort_by(f64::total_cmp);
+        cpu.push(cpu_ns[k] as f64 / records);
+        println!(
+            "{name:<26} {:>10.1} {:>12.1} {:>10.1}",
+            wall[0],
+            wall[wall.len() / 2],
+            cpu[k]
+        );
+    }
+    println!(
+        "spans: rule5 / no_rules = {:.3} by CPU time (labelling adds {:.1}%, {:+.0} ns/record); \
+         the labelling pass alone = {:.1}% of no_rules",
+        cpu[1] / cpu[0],
+        (cpu[1] / cpu[0] - 1.0) * 100.0,
+        cpu[1] - cpu[0],
+        cpu[2] / cpu[0] * 100.0
+    );
+    println!(
+        "logs:  rule5 / no_rules = {:.3} by CPU time (labelling adds {:.1}%, {:+.0} ns/record)",
+        cpu[4] / cpu[3],
+        (cpu[4] / cpu[3] - 1.0) * 100.0,
+        cpu[4] - cpu[3]
+    );
 }
 
 /// Bodies of 16 kinds of event, with their variables varied by `i`.
@@ -529,10 +766,30 @@ fn mining_summary() {
     }
 }
 
+/// Whether the summary of group `name` should run: with no filter on the
+/// command line, or a filter that names the group (`-- cohorts`,
+/// `-- mining`, `-- cohorts/spans`). Numbers are taken for option values
+/// (`--sample-size 10`), not filters.
+fn wanted(name: &str) -> bool {
+    let filter = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-') && a.parse::<f64>().is_err());
+    filter.is_none_or(|f| f.contains(name) || name.contains(f.as_str()))
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c);
+    cohorts(&mut c);
     mining(&mut c);
     c.final_summary();
-    mining_summary();
+    if wanted("decode_convert") {
+        throughput_summary();
+    }
+    if wanted("cohorts") {
+        summary();
+    }
+    if wanted("mining") {
+        mining_summary();
+    }
 }
