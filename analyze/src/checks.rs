@@ -227,6 +227,30 @@ pub(crate) fn enough(
     false
 }
 
+/// Up to three canary log lines matching `condition` in the window, as
+/// evidence with their trace ids; the query joins the check's SQL.
+pub(crate) async fn example_lines(
+    cx: &Context<'_>,
+    result: &mut CheckResult,
+    condition: &str,
+) -> Result<()> {
+    let sql = format!(
+        "SELECT body, trace_id FROM logs WHERE {condition} AND service = {} AND cohort = {} AND {} LIMIT 3",
+        crate::sql::quote(&cx.rollout.service),
+        crate::sql::quote(cx.canary),
+        cx.window.condition()
+    );
+    let rows = cx.query(&sql).await?;
+    let bodies = crate::sql::texts(&rows, "body")?
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect();
+    let traces = crate::sql::texts(&rows, "trace_id")?;
+    result.evidence.extend(evidence("log_line", bodies, traces));
+    result.sql.push(sql);
+    Ok(())
+}
+
 /// Evidence rows: `kind`, a summary per row, the trace id column.
 pub(crate) fn evidence(
     kind: &str,

@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 
 use grayscope_core::config::RateCheck;
-use grayscope_core::verdict::{Direction, Evidence, Level};
+use grayscope_core::verdict::{Direction, Level};
 
-use super::{Context, Finding, blank, enough, evidence, log_lines_sql, per_cohort};
+use super::{Context, Finding, blank, enough, example_lines, log_lines_sql, per_cohort};
 use crate::error::Result;
 use crate::sql::{Window, ints, quote, texts};
 use crate::stats::multiple_testing::holm;
@@ -107,19 +107,12 @@ pub(super) async fn error_logs(cx: &Context<'_>) -> Result<Finding> {
         ));
     }
 
-    let examples = format!(
-        "SELECT body, trace_id FROM logs WHERE severity_number >= {ERROR_SEVERITY} AND service = {} AND cohort = {} AND {} LIMIT 3",
-        quote(&cx.rollout.service),
-        quote(cx.canary),
-        cx.window.condition()
-    );
-    let rows = cx.query(&examples).await?;
-    let bodies = texts(&rows, "body")?
-        .into_iter()
-        .map(Option::unwrap_or_default)
-        .collect();
-    result.evidence = evidence("log_line", bodies, texts(&rows, "trace_id")?);
-    result.sql.push(examples);
+    example_lines(
+        cx,
+        &mut result,
+        &format!("severity_number >= {ERROR_SEVERITY}"),
+    )
+    .await?;
 
     Ok(Finding {
         p_value: Some(comparison.p_value),
@@ -221,25 +214,8 @@ pub(super) async fn rule_hits(cx: &Context<'_>) -> Result<Finding> {
             result.effect = t.ratio.as_ref().map(|r| r.estimate);
             result.interval = t.ratio.as_ref().map(|r| (r.interval.low, r.interval.high));
         }
-        let examples = format!(
-            "SELECT body, trace_id FROM logs WHERE array_has(rules, {}) AND service = {} AND cohort = {} AND {} LIMIT 3",
-            quote(&rules[first].0),
-            quote(&cx.rollout.service),
-            quote(cx.canary),
-            cx.window.condition()
-        );
-        let rows = cx.query(&examples).await?;
-        for (body, trace_id) in texts(&rows, "body")?
-            .into_iter()
-            .zip(texts(&rows, "trace_id")?)
-        {
-            result.evidence.push(Evidence {
-                kind: "log_line".into(),
-                summary: body.unwrap_or_default(),
-                trace_id,
-            });
-        }
-        result.sql.push(examples);
+        let condition = format!("array_has(rules, {})", quote(&rules[first].0));
+        example_lines(cx, &mut result, &condition).await?;
     }
     let best = adjusted.iter().copied().fold(1.0_f64, f64::min);
     Ok(Finding {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use grayscope_core::verdict::{Direction, Evidence, Level};
 
-use super::{Context, Finding, blank, enough, log_lines_sql, per_cohort};
+use super::{Context, Finding, blank, enough, example_lines, log_lines_sql, per_cohort};
 use crate::error::Result;
 use crate::sql::{ints, quote, texts};
 use crate::stats::multiple_testing::holm;
@@ -153,25 +153,7 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
             ),
             trace_id: None,
         });
-        let examples = format!(
-            "SELECT body, trace_id FROM logs WHERE template_id = {} AND service = {} AND cohort = {} AND {} LIMIT 3",
-            quote(id),
-            quote(&cx.rollout.service),
-            quote(cx.canary),
-            cx.window.condition()
-        );
-        let rows = cx.query(&examples).await?;
-        for (body, trace_id) in texts(&rows, "body")?
-            .into_iter()
-            .zip(texts(&rows, "trace_id")?)
-        {
-            result.evidence.push(Evidence {
-                kind: "log_line".into(),
-                summary: body.unwrap_or_default(),
-                trace_id,
-            });
-        }
-        result.sql.push(examples);
+        example_lines(cx, &mut result, &format!("template_id = {}", quote(id))).await?;
     }
 
     Ok(Finding {
