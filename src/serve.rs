@@ -15,7 +15,7 @@ use grayscope_core::Config;
 use grayscope_ingest::{
     Labeler, Labeling, LogMining, LogMiningBuilder, Pipeline, otlp_grpc, otlp_http,
 };
-use grayscope_queries::{QueryEngine, sql_http};
+use grayscope_queries::{QueryEngine, flight_sql, sql_http};
 use grayscope_store::Store;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -187,8 +187,8 @@ async fn run(
     #[allow(clippy::print_stdout)]
     {
         println!(
-            "listening otlp_grpc={} otlp_http={} api={}",
-            server.otlp_grpc, server.otlp_http, server.api
+            "listening otlp_grpc={} otlp_http={} api={} flight={}",
+            server.otlp_grpc, server.otlp_http, server.api, server.flight
         );
     }
     server.serve_until(shutdown_signal()).await
@@ -202,6 +202,8 @@ pub struct Server {
     pub otlp_http: SocketAddr,
     /// The HTTP API's address.
     pub api: SocketAddr,
+    /// The Arrow Flight SQL listener's address.
+    pub flight: SocketAddr,
     services: Services,
     shutdown: CancellationToken,
     tasks: JoinSet<anyhow::Result<()>>,
@@ -228,10 +230,15 @@ impl Server {
         let grpc = bind("OTLP/gRPC", config.otlp.grpc_addr).await?;
         let http = bind("OTLP/HTTP", config.otlp.http_addr).await?;
         let api = bind("the HTTP API", config.api.addr).await?;
-        let (otlp_grpc, otlp_http, api_addr) =
-            (grpc.local_addr()?, http.local_addr()?, api.local_addr()?);
+        let flight = bind("Arrow Flight SQL", config.sql.flight_addr).await?;
+        let (otlp_grpc, otlp_http, api_addr, flight_addr) = (
+            grpc.local_addr()?,
+            http.local_addr()?,
+            api.local_addr()?,
+            flight.local_addr()?,
+        );
         tracing::info!(
-            %otlp_grpc, %otlp_http, api = %api_addr,
+            %otlp_grpc, %otlp_http, api = %api_addr, flight = %flight_addr,
             data_dir = %config.data_dir.display(), "grayscope serving"
         );
 
@@ -251,6 +258,27 @@ impl Server {
                 )
                 .await
                 .context("OTLP/gRPC server failed")
+        });
+
+        let mut flight_server = tonic::transport::Server::builder();
+        if let Some(tls) = &config.tls {
+            flight_server = flight_server
+                .tls_config(tonic_tls(tls)?)
+                .context("cannot set up TLS for Arrow Flight SQL")?;
+        }
+        let flight_routes = flight_server.add_service(flight_sql::service(
+            engine.clone(),
+            grayscope_core::auth::Authenticator::new(&config.auth),
+        ));
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            flight_routes
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(flight).with_nodelay(Some(true)),
+                    stop.cancelled_owned(),
+                )
+                .await
+                .context("Arrow Flight SQL server failed")
         });
 
         let otlp_router = otlp_http::router(pipeline, max_request);
@@ -308,6 +336,7 @@ impl Server {
             otlp_grpc,
             otlp_http,
             api: api_addr,
+            flight: flight_addr,
             services,
             shutdown,
             tasks,
@@ -357,6 +386,17 @@ impl Server {
             None => Ok(()),
         }
     }
+}
+
+/// The certificate and key of `[tls]`, for a tonic listener.
+fn tonic_tls(
+    tls: &grayscope_core::config::TlsConfig,
+) -> anyhow::Result<tonic::transport::ServerTlsConfig> {
+    let read = |path: &Path| {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let identity = tonic::transport::Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
+    Ok(tonic::transport::ServerTlsConfig::new().identity(identity))
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

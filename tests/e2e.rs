@@ -9,6 +9,7 @@ mod e2e {
     pub mod cli;
     pub mod cohorts;
     pub mod durability;
+    pub mod flight_sql;
     pub mod harness;
     pub mod kafka;
     pub mod logs;

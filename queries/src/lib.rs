@@ -5,6 +5,8 @@
 //!   `metrics`) in a DataFusion `SessionContext` and runs read-only SQL.
 //! - [`sql_http::router`] serves `POST /api/v1/sql`: SQL in, rows out as
 //!   JSON, CSV or Arrow IPC (chosen by the `Accept` header).
+//! - [`flight_sql::service`] serves Arrow Flight SQL (ADBC, Grafana's
+//!   FlightSQL datasource), results streamed as Arrow IPC.
 //! - [`templates_table`] is the `templates` table: every log template the
 //!   ingest miner knows, with its lineage, read at scan time from a
 //!   [`TemplateSource`].
@@ -26,6 +28,7 @@
 pub mod cohort_rule;
 mod engine;
 mod error;
+pub mod flight_sql;
 mod format;
 pub mod kafka_tables;
 pub mod sql_http;

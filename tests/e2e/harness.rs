@@ -15,6 +15,8 @@ pub struct Server {
     pub grpc: SocketAddr,
     pub http: SocketAddr,
     pub api: SocketAddr,
+    /// The Arrow Flight SQL listener.
+    pub flight: SocketAddr,
     /// The configuration file the server was started with.
     pub config_path: PathBuf,
     _data_dir: tempfile::TempDir,
@@ -56,6 +58,9 @@ impl Server {
     fn config(dir: &std::path::Path, otlp_extra: &str, tables: &str) -> String {
         format!(
             "data_dir = {data:?}\n\
+             [sql]\n\
+             postgres_addr = \"127.0.0.1:0\"\n\
+             flight_addr = \"127.0.0.1:0\"\n\
              [otlp]\n\
              grpc_addr = \"127.0.0.1:0\"\n\
              http_addr = \"127.0.0.1:0\"\n\
@@ -124,6 +129,7 @@ impl Server {
             grpc: addr("otlp_grpc"),
             http: addr("otlp_http"),
             api: addr("api"),
+            flight: addr("flight"),
             child,
             config_path,
             _data_dir: data_dir,

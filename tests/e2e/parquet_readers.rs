@@ -14,7 +14,7 @@ use super::telemetry::{ScriptedIds, at, resource, span_exporter, span_id, trace_
 
 /// The Python that has pyarrow and duckdb: `GRAYSCOPE_PYTHON` as
 /// `scripts/test` sets it, else the repository's test venv.
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     if let Some(python) = std::env::var_os("GRAYSCOPE_PYTHON") {
         return python.into();
     }
