@@ -129,6 +129,14 @@ pub(crate) fn handshake(
     Ok(response)
 }
 
+/// Base64 with or without padding: Go's Flight client (ADBC, Grafana)
+/// sends basic credentials unpadded, pyarrow padded.
+const BASIC: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
 /// The token of `Basic base64(user:token)` or `Bearer token`.
 fn presented_token(header: &str) -> Result<String, Status> {
     let header = header.trim();
@@ -136,7 +144,7 @@ fn presented_token(header: &str) -> Result<String, Status> {
         return Err(denied_status(&Denied::Missing));
     };
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD
+        let decoded = BASIC
             .decode(value.trim())
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
@@ -188,15 +196,20 @@ mod tests {
 
     #[test]
     fn basic_credentials_are_traded_for_a_bearer_header() {
-        let response = handshake(
-            &authenticator(),
-            &metadata(&basic("anyone:grafana-0123456789abcdef")),
-        )
-        .unwrap();
-        assert_eq!(
-            response.metadata().get("authorization").unwrap(),
-            "Bearer grafana-0123456789abcdef"
+        let unpadded = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .encode("anyone:grafana-0123456789abcdef")
         );
+        assert!(basic("anyone:grafana-0123456789abcdef").ends_with('='));
+        for header in [basic("anyone:grafana-0123456789abcdef"), unpadded] {
+            let response = handshake(&authenticator(), &metadata(&header)).unwrap();
+            assert_eq!(
+                response.metadata().get("authorization").unwrap(),
+                "Bearer grafana-0123456789abcdef",
+                "{header}"
+            );
+        }
     }
 
     #[test]
