@@ -8,8 +8,9 @@
 //!
 //! Setup (not timed): `--spans` spans (default 10M) over the last two
 //! hours, 5 % canary, half of them server spans, written through
-//! grayscope's own store (`Store::append`, then one flush: one Parquet part
-//! per hour partition, the layout a server writes). With `--data-dir`, the
+//! grayscope's own store (`Store::append`, flushed every 2M spans: Parquet
+//! parts of about 2M rows in hour partitions, the layout a server writes).
+//! With `--data-dir`, the
 //! data is kept there and reused by the next run. Then a real
 //! `grayscope serve` (release binary) is started on that directory.
 //!
@@ -67,6 +68,7 @@ const QUERY: &str = "SELECT cohort, count(*) AS requests, \
      FROM spans WHERE kind = 'server' GROUP BY cohort ORDER BY cohort";
 
 const BATCH_ROWS: usize = 64 * 1024;
+const FLUSH_ROWS: usize = 2_000_000;
 
 struct Args {
     spans: usize,
@@ -517,6 +519,11 @@ async fn generate(data: &Path, n: usize) {
         let batch = spans_batch(&mut rng, written, rows, n, start, window);
         store.append(Table::Spans, batch).await.unwrap();
         written += rows;
+        // Flushing every ~2M spans keeps the write-ahead log (truncated
+        // behind each flush) and memory small.
+        if written % FLUSH_ROWS < BATCH_ROWS {
+            store.flush().await.unwrap();
+        }
     }
     store.flush().await.unwrap();
     store.close().await.unwrap();
