@@ -10,8 +10,8 @@
 //! hours, 5 % canary, half of them server spans, written through
 //! grayscope's own store (`Store::append`, flushed every 2M spans: Parquet
 //! parts of about 2M rows in hour partitions, the layout a server writes).
-//! With `--data-dir`, the
-//! data is kept there and reused by the next run. Then a real
+//! With `--data-dir`, the data is kept there and reused by the next run
+//! (delete it to regenerate). Then a real
 //! `grayscope serve` (release binary) is started on that directory.
 //!
 //! Timed, `--runs` rounds (default 15) after two warm-up rounds, each
@@ -201,7 +201,7 @@ fn main() {
 
         println!();
         println!(
-            "{} spans, {} runs each after 2 warm-up runs, interleaved",
+            "{} server spans counted by the query, {} runs each after 2 warm-up runs, interleaved",
             count(&answers),
             args.runs
         );
