@@ -237,7 +237,14 @@ impl Server {
 
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let engine = crate::kafka::start(config, &pipeline, engine, &shutdown, &mut tasks)?;
+        let engine = crate::kafka::start(
+            config,
+            &pipeline,
+            engine,
+            &services.metrics,
+            &shutdown,
+            &mut tasks,
+        )?;
 
         let max_request = config.otlp.max_request_size.as_usize();
         let grpc_routes = otlp_grpc::routes(pipeline.clone(), max_request);
