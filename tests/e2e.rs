@@ -18,6 +18,7 @@ mod e2e {
     pub mod prometheus;
     pub mod rollouts;
     pub mod router_api;
+    pub mod security;
     pub mod signals;
     pub mod sql_http;
     pub mod telemetry;
