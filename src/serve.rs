@@ -137,7 +137,7 @@ impl Services {
         .context("cannot load the rollouts' state")?;
         let metrics = grayscope_sinks::metrics::Metrics::new()?;
         let sinks = grayscope_sinks::Sinks::open(&config.signals, &config.data_dir, &metrics)
-            .context("cannot open the signal outbox")?;
+            .context("cannot set up the signals' outbox and destinations")?;
         let outbox = sinks.outbox();
         rollouts
             .attach_log(Arc::new(outbox.clone()))
@@ -186,8 +186,12 @@ async fn run(
     // port 0 and need to learn the ports.
     #[allow(clippy::print_stdout)]
     {
+        let watch = server
+            .signals_grpc
+            .map(|addr| format!(" signals_grpc={addr}"))
+            .unwrap_or_default();
         println!(
-            "listening otlp_grpc={} otlp_http={} api={}",
+            "listening otlp_grpc={} otlp_http={} api={}{watch}",
             server.otlp_grpc, server.otlp_http, server.api
         );
     }
@@ -202,6 +206,8 @@ pub struct Server {
     pub otlp_http: SocketAddr,
     /// The HTTP API's address.
     pub api: SocketAddr,
+    /// The gRPC `Watch` stream's address, when `signals.grpc_addr` is set.
+    pub signals_grpc: Option<SocketAddr>,
     services: Services,
     shutdown: CancellationToken,
     tasks: JoinSet<anyhow::Result<()>>,
@@ -228,6 +234,11 @@ impl Server {
         let grpc = bind("OTLP/gRPC", config.otlp.grpc_addr).await?;
         let http = bind("OTLP/HTTP", config.otlp.http_addr).await?;
         let api = bind("the HTTP API", config.api.addr).await?;
+        let watch = match config.signals.grpc_addr {
+            Some(addr) => Some(bind("the signals' gRPC Watch stream", addr).await?),
+            None => None,
+        };
+        let signals_grpc = watch.as_ref().map(TcpListener::local_addr).transpose()?;
         let (otlp_grpc, otlp_http, api_addr) =
             (grpc.local_addr()?, http.local_addr()?, api.local_addr()?);
         tracing::info!(
@@ -252,6 +263,25 @@ impl Server {
                 .await
                 .context("OTLP/gRPC server failed")
         });
+
+        if let Some(watch) = watch {
+            let routes = grayscope_sinks::watch::routes(
+                services.outbox.clone(),
+                services.metrics.sinks(),
+                shutdown.clone(),
+            );
+            let stop = shutdown.clone();
+            tasks.spawn(async move {
+                tonic::transport::Server::builder()
+                    .add_routes(routes)
+                    .serve_with_incoming_shutdown(
+                        tonic::transport::server::TcpIncoming::from(watch).with_nodelay(Some(true)),
+                        stop.cancelled_owned(),
+                    )
+                    .await
+                    .context("the signals' gRPC Watch server failed")
+            });
+        }
 
         let otlp_router = otlp_http::router(pipeline, max_request);
         let stop = shutdown.clone();
@@ -308,6 +338,7 @@ impl Server {
             otlp_grpc,
             otlp_http,
             api: api_addr,
+            signals_grpc,
             services,
             shutdown,
             tasks,

@@ -26,7 +26,9 @@
 //! delivers from there in order and remembers how far it got, so a signal
 //! survives a restart until it is delivered.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -74,7 +76,8 @@ pub struct WebhookConfig {
     /// Unique name: the delivery state in `system.deliveries` and the
     /// outbox cursor are kept under it.
     pub name: String,
-    /// The URL signals are `POST`ed to (`http://`).
+    /// The URL signals are `POST`ed to: `http://`, or `https://` (TLS with
+    /// rustls, checked against the system's CAs and `ca_file`).
     pub url: String,
     /// The shared secret of the HMAC-SHA256 signature
     /// (`X-Grayscope-Signature`, see docs/signals.md). Required.
@@ -100,6 +103,10 @@ pub struct WebhookConfig {
     /// and the next one is sent. Default `1h`.
     #[serde(default = "default_deadline")]
     pub deadline: ConfigDuration,
+    /// A PEM file of CA certificates trusted for this `https://` endpoint,
+    /// besides the system's: for a private CA. Default: none.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_timeout() -> ConfigDuration {
@@ -124,10 +131,16 @@ pub struct KafkaSinkConfig {
     /// The topic. Default `grayscope.signals`.
     #[serde(default = "default_topic")]
     pub topic: String,
-    /// How long the producer retries one signal before it is given up.
+    /// How long one signal is retried (by librdkafka, then with back-off)
+    /// before it is given up (state `failed`) and the next one is sent.
     /// Default `5m`.
     #[serde(default = "default_kafka_timeout")]
     pub delivery_timeout: ConfigDuration,
+    /// Extra librdkafka producer properties (`"security.protocol" =
+    /// "ssl"`, `"sasl.mechanisms"`, …). `enable.idempotence` and `acks`
+    /// are always `true` and `all`. Default: none.
+    #[serde(default)]
+    pub librdkafka_options: BTreeMap<String, String>,
 }
 
 fn default_topic() -> String {
@@ -150,6 +163,17 @@ pub struct GrafanaConfig {
     /// verdict. Default `["grayscope"]`.
     #[serde(default = "default_tags")]
     pub tags: Vec<String>,
+    /// How long one request may take. Default `5s`.
+    #[serde(default = "default_timeout")]
+    pub timeout: ConfigDuration,
+    /// How long one annotation is retried before it is given up. Default
+    /// `1h`.
+    #[serde(default = "default_deadline")]
+    pub deadline: ConfigDuration,
+    /// A PEM file of CA certificates trusted for an `https://` Grafana,
+    /// besides the system's. Default: none.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_tags() -> Vec<String> {
@@ -181,16 +205,6 @@ impl SignalsConfig {
                 return Err(invalid(&field("timeout"), "must not be zero"));
             }
         }
-        // Refuse what is configured but not built yet, rather than ignore it.
-        for (field, set) in [
-            ("signals.kafka", self.kafka.is_some()),
-            ("signals.grpc_addr", self.grpc_addr.is_some()),
-            ("signals.grafana", self.grafana.is_some()),
-        ] {
-            if set {
-                return Err(invalid(field, "is not supported by this version yet"));
-            }
-        }
         if let Some(kafka) = &self.kafka
             && (kafka.brokers.is_empty() || kafka.topic.is_empty())
         {
@@ -199,10 +213,36 @@ impl SignalsConfig {
                 "brokers and topic must not be empty",
             ));
         }
-        if let Some(grafana) = &self.grafana
-            && !grafana.url.starts_with("http")
+        if let Some(kafka) = &self.kafka
+            && kafka.delivery_timeout.get().is_zero()
         {
-            return Err(invalid("signals.grafana.url", "must be an http(s):// URL"));
+            return Err(invalid(
+                "signals.kafka.delivery_timeout",
+                "must not be zero",
+            ));
+        }
+        if let Some(kafka) = &self.kafka
+            && let Some(key) = kafka.librdkafka_options.keys().find(|k| {
+                matches!(
+                    k.as_str(),
+                    "bootstrap.servers" | "enable.idempotence" | "acks" | "request.required.acks"
+                )
+            })
+        {
+            return Err(invalid(
+                "signals.kafka.librdkafka_options",
+                &format!(
+                    "{key:?} is set by grayscope (brokers; idempotence and acks=all are always on)"
+                ),
+            ));
+        }
+        if let Some(grafana) = &self.grafana {
+            if !grafana.url.starts_with("http://") && !grafana.url.starts_with("https://") {
+                return Err(invalid("signals.grafana.url", "must be an http(s):// URL"));
+            }
+            if grafana.timeout.get().is_zero() {
+                return Err(invalid("signals.grafana.timeout", "must not be zero"));
+            }
         }
         Ok(())
     }
