@@ -19,6 +19,10 @@ mod e2e {
     pub mod rollouts;
     pub mod router_api;
     pub mod signals;
+    pub mod signals_grafana;
+    pub mod signals_kafka;
+    pub mod signals_tls;
+    pub mod signals_watch;
     pub mod sql_http;
     pub mod telemetry;
     pub mod traces;
