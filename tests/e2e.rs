@@ -8,6 +8,7 @@ mod e2e {
     pub mod bad_input;
     pub mod cli;
     pub mod cohorts;
+    pub mod dashboards;
     pub mod durability;
     pub mod harness;
     pub mod kafka;

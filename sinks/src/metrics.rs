@@ -325,6 +325,8 @@ impl Metrics {
                 &["outcome"],
             )?,
         };
+        // Zero, not absent, until the first router subscribes.
+        sinks.watchers.with_label_values::<&str>(&[]).set(0);
         let queries = ic(
             "grayscope_sql_queries_total",
             "SQL requests over HTTP, by outcome (ok, user_error, error).",
