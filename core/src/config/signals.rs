@@ -1,5 +1,6 @@
-//! `[signals]`: where the signals go — webhooks, a Kafka topic, the gRPC
-//! `Watch` stream, Grafana annotations — and the outbox they leave from.
+//! `[signals]`: where the signals go — webhooks (http or https), a Kafka
+//! topic, the gRPC `Watch` stream, Grafana annotations — and the outbox
+//! they leave from.
 //!
 //! ```toml
 //! [signals]
@@ -8,9 +9,10 @@
 //!
 //! [[signals.webhooks]]
 //! name = "router"
-//! url = "http://127.0.0.1:9000/grayscope"
+//! url = "https://router.internal:9000/grayscope"
 //! secret = "change me"
 //! verdicts = ["rollback", "promote"]
+//! ca_file = "/etc/grayscope/router-ca.pem"
 //!
 //! [signals.kafka]
 //! brokers = "127.0.0.1:9092"
@@ -23,8 +25,11 @@
 //!
 //! Every signal is appended to the outbox (`<data_dir>/signals/`) and synced
 //! before the rollout state that produced it is saved; each destination
-//! delivers from there in order and remembers how far it got, so a signal
-//! survives a restart until it is delivered.
+//! (every webhook, Kafka, Grafana) delivers from there in order, in its own
+//! task, and remembers how far it got, so a signal survives a restart until
+//! it is delivered, and one destination's trouble holds back no other. The
+//! `Watch` stream replays the outbox from a router's last sequences, then
+//! follows it. docs/signals.md has the details.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -47,13 +52,15 @@ pub struct SignalsConfig {
     /// signed JSON `POST`. Default: none.
     pub webhooks: Vec<WebhookConfig>,
     /// `[signals.kafka]`: a topic that receives each signal, keyed by
-    /// rollout. Absent = no Kafka.
+    /// rollout, from an idempotent producer (`acks=all`). Absent = no Kafka.
     pub kafka: Option<KafkaSinkConfig>,
-    /// Address of the gRPC `Watch` server (`proto/grayscope/signals/v1/signals.proto`).
-    /// Absent = not served.
+    /// Address of the gRPC `Watch` server
+    /// (`proto/grayscope/signals/v1/signals.proto`): routers subscribe and
+    /// resume from their last sequence per canary. Printed as
+    /// `signals_grpc=ADDR` on the `listening` line. Absent = not served.
     pub grpc_addr: Option<SocketAddr>,
     /// `[signals.grafana]`: Grafana's HTTP API, to annotate every verdict
-    /// change. Absent = no annotations.
+    /// change (`POST /api/annotations`). Absent = no annotations.
     pub grafana: Option<GrafanaConfig>,
 }
 
@@ -150,11 +157,12 @@ fn default_kafka_timeout() -> ConfigDuration {
     ConfigDuration::from_secs(300)
 }
 
-/// Grafana's HTTP API.
+/// Grafana's HTTP API, annotated on every change of a canary's verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrafanaConfig {
-    /// Grafana's base URL (`http://127.0.0.1:3000`).
+    /// Grafana's base URL (`http://127.0.0.1:3000`, or with a sub-path);
+    /// annotations go to `{url}/api/annotations`.
     pub url: String,
     /// A service-account token sent as `Authorization: Bearer`. Default: none.
     #[serde(default)]
@@ -245,5 +253,49 @@ impl SignalsConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn error(text: &str) -> String {
+        Config::parse(text, None).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn kafka_the_watch_stream_and_grafana_are_accepted_with_their_defaults() {
+        let config = Config::parse(
+            "[signals]\ngrpc_addr = \"127.0.0.1:7634\"\n\
+             [signals.kafka]\nbrokers = \"k:9092\"\n\
+             [signals.grafana]\nurl = \"https://grafana.internal/grafana\"\ntoken = \"t\"\n",
+            None,
+        )
+        .unwrap();
+        let signals = config.signals;
+        assert_eq!(signals.grpc_addr.unwrap().port(), 7634);
+        let kafka = signals.kafka.unwrap();
+        assert_eq!(kafka.topic, "grayscope.signals");
+        assert_eq!(kafka.delivery_timeout.get().as_secs(), 300);
+        let grafana = signals.grafana.unwrap();
+        assert_eq!(grafana.tags, ["grayscope"]);
+        assert_eq!(grafana.timeout.get().as_secs(), 5);
+    }
+
+    #[test]
+    fn what_grayscope_decides_for_the_producer_or_a_non_http_url_is_refused_by_name() {
+        let acks = error(
+            "[signals.kafka]\nbrokers = \"k:9092\"\n\
+             [signals.kafka.librdkafka_options]\n\"acks\" = \"1\"\n",
+        );
+        assert!(acks.contains("signals.kafka.librdkafka_options"), "{acks}");
+        assert!(acks.contains("\"acks\""), "{acks}");
+        let empty = error("[signals.kafka]\nbrokers = \"\"\n");
+        assert!(empty.contains("`signals.kafka`"), "{empty}");
+        let grafana = error("[signals.grafana]\nurl = \"grafana:3000\"\n");
+        assert!(grafana.contains("`signals.grafana.url`"), "{grafana}");
+        let hook = error("[[signals.webhooks]]\nname = \"r\"\nurl = \"ftp://x\"\nsecret = \"s\"\n");
+        assert!(hook.contains("`signals.webhooks[0].url`"), "{hook}");
     }
 }
