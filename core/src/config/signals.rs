@@ -239,7 +239,7 @@ impl SignalsConfig {
         {
             return Err(invalid(
                 "signals.kafka.librdkafka_options",
-                &format!(
+                format!(
                     "{key:?} is set by grayscope (brokers; idempotence and acks=all are always on)"
                 ),
             ));
