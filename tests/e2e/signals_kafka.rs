@@ -1,16 +1,16 @@
 //! Signals on a Kafka topic, as a router's consumer reads them: librdkafka's
 //! mock cluster runs in this process on loopback; grayscope produces to it
-//! and a real rdkafka consumer reads the topic, across a SIGKILL of
-//! grayscope in the middle.
+//! and a real rdkafka consumer reads the topic, across a broker outage and a
+//! SIGKILL of grayscope in the middle.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers as _, Message as _};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{Value, json};
 
 use super::harness::Server;
@@ -53,7 +53,9 @@ async fn read(consumer: &StreamConsumer, seen: &mut Vec<Consumed>, total: usize,
     while seen.len() < total {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, consumer.recv()).await {
-            Ok(message) => seen.push(consumed(&message.expect("a message"))),
+            Ok(Ok(message)) => seen.push(consumed(&message)),
+            // The broker's outage shows as errors; the consumer reconnects.
+            Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(50)).await,
             Err(_) => return,
         }
     }
@@ -112,13 +114,21 @@ async fn a_kafka_consumer_sees_every_signal_once_in_order_per_rollout_across_a_r
     let (hook, hook_addr) = Receiver::default().serve().await;
     let config = kafka_config(&mock.bootstrap_servers(), "") + &webhook("router", hook_addr, "");
     let server = Server::start_with_config(&config);
+    // Partitions assigned by hand (no group): the broker's outage below
+    // cannot make the consumer itself read anything twice.
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", mock.bootstrap_servers())
         .set("group.id", "router")
-        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
         .create()
         .unwrap();
-    consumer.subscribe(&[TOPIC]).unwrap();
+    let mut partitions = TopicPartitionList::new();
+    for partition in 0..3 {
+        partitions
+            .add_partition_offset(TOPIC, partition, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&partitions).unwrap();
 
     create(&server, "search-v7").await;
     create(&server, "cart-v2").await;
@@ -135,11 +145,38 @@ async fn a_kafka_consumer_sees_every_signal_once_in_order_per_rollout_across_a_r
     read(&consumer, &mut seen, 5, Duration::from_secs(60)).await;
     assert_eq!(seen.len(), 5, "{seen:?}");
 
-    // Killed (no shutdown of any kind) once the broker has acknowledged
-    // everything; more changes after the restart continue the sequences.
+    // The broker goes down once it has acknowledged everything; the next
+    // change waits in the outbox, being retried, when grayscope is killed
+    // (no shutdown of any kind). The broker comes back, grayscope restarts,
+    // and the sequence goes on.
     wait_for_empty_backlog(&server, "kafka").await;
-    let server = server.restart();
+    mock.broker_down(1).unwrap();
     act(&server, "search-v7", "resume").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = server
+            .sql(
+                "SELECT state FROM system.deliveries \
+                 WHERE destination = 'kafka' AND signal_id = 'search-v7/canary/4'",
+            )
+            .await;
+        if rows.first().is_some_and(|r| r["state"] == "pending") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "signal 4 is not being tried: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    read(&consumer, &mut seen, 6, Duration::from_millis(500)).await;
+    assert_eq!(
+        seen.len(),
+        5,
+        "nothing reached the topic while the broker was down"
+    );
+    let server = server.restart();
+    mock.broker_up(1).unwrap();
     act(&server, "search-v7", "rollback").await;
     read(&consumer, &mut seen, 7, Duration::from_secs(60)).await;
     // Nothing more comes: no duplicate of an acknowledged signal.
