@@ -10,6 +10,7 @@ mod kafka;
 mod mine;
 mod reload;
 mod rollouts_api;
+mod security;
 mod serve;
 mod signals_api;
 mod sim;

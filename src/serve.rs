@@ -12,6 +12,7 @@ use axum::Router;
 use axum::routing::get;
 use grayscope_analyze::rollouts::{Rollouts, now_nanos};
 use grayscope_core::Config;
+use grayscope_core::auth::{Authenticator, Role};
 use grayscope_ingest::{
     Labeler, Labeling, LogMining, LogMiningBuilder, Pipeline, otlp_grpc, otlp_http,
 };
@@ -23,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::reload::Reloader;
 use crate::rollouts_api;
+use crate::security::{self, RoleOf, Tls};
 use crate::signals_api::{self, SignalsApi};
 use crate::templates_source::MinerTemplates;
 
@@ -246,15 +248,37 @@ impl Server {
             data_dir = %config.data_dir.display(), "grayscope serving"
         );
 
+        let auth = Authenticator::new(&config.auth);
+        let tls = config.tls.as_ref().map(Tls::load).transpose()?;
+        if auth.is_open() {
+            tracing::info!("no [[auth.tokens]]: every listener is open (loopback only)");
+        }
+
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let engine = crate::kafka::start(config, &pipeline, engine, &shutdown, &mut tasks)?;
+        let engine = crate::kafka::start(
+            config,
+            &pipeline,
+            engine,
+            &services.metrics,
+            &shutdown,
+            &mut tasks,
+        )?;
 
         let max_request = config.otlp.max_request_size.as_usize();
         let grpc_routes = otlp_grpc::routes(pipeline.clone(), max_request);
+        let mut grpc_server = tonic::transport::Server::builder();
+        if let Some(tls) = &tls {
+            grpc_server = grpc_server
+                .tls_config(tls.grpc())
+                .context("the TLS identity for OTLP/gRPC")?;
+        }
+        let mut grpc_server = grpc_server.layer(tonic::service::InterceptorLayer::new(
+            security::grpc_interceptor(auth.clone(), Role::Ingest),
+        ));
         let stop = shutdown.clone();
         tasks.spawn(async move {
-            tonic::transport::Server::builder()
+            grpc_server
                 .add_routes(grpc_routes)
                 .serve_with_incoming_shutdown(
                     tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
@@ -265,14 +289,24 @@ impl Server {
         });
 
         if let Some(watch) = watch {
+            // The signal stream is read access: the query role, same TLS.
             let routes = grayscope_sinks::watch::routes(
                 services.outbox.clone(),
                 services.metrics.sinks(),
                 shutdown.clone(),
             );
+            let mut watch_server = tonic::transport::Server::builder();
+            if let Some(tls) = &tls {
+                watch_server = watch_server
+                    .tls_config(tls.grpc())
+                    .context("the TLS identity for the signals' Watch stream")?;
+            }
+            let mut watch_server = watch_server.layer(tonic::service::InterceptorLayer::new(
+                security::grpc_interceptor(auth.clone(), Role::Query),
+            ));
             let stop = shutdown.clone();
             tasks.spawn(async move {
-                tonic::transport::Server::builder()
+                watch_server
                     .add_routes(routes)
                     .serve_with_incoming_shutdown(
                         tonic::transport::server::TcpIncoming::from(watch).with_nodelay(Some(true)),
@@ -283,11 +317,14 @@ impl Server {
             });
         }
 
-        let otlp_router = otlp_http::router(pipeline, max_request);
-        let stop = shutdown.clone();
+        let otlp_router =
+            otlp_http::router(pipeline, max_request).layer(axum::middleware::from_fn_with_state(
+                (auth.clone(), security::ingest_role as RoleOf),
+                security::require_http,
+            ));
+        let (stop, otlp_tls) = (shutdown.clone(), tls.clone());
         tasks.spawn(async move {
-            axum::serve(http, otlp_router)
-                .with_graceful_shutdown(stop.cancelled_owned())
+            security::serve_http(http, otlp_tls, otlp_router, stop)
                 .await
                 .context("OTLP/HTTP server failed")
         });
@@ -327,10 +364,13 @@ impl Server {
             saver.await;
             Ok(())
         });
+        let api_router = api_router.layer(axum::middleware::from_fn_with_state(
+            (auth, security::api_role as RoleOf),
+            security::require_http,
+        ));
         let stop = shutdown.clone();
         tasks.spawn(async move {
-            axum::serve(api, api_router)
-                .with_graceful_shutdown(stop.cancelled_owned())
+            security::serve_http(api, tls, api_router, stop)
                 .await
                 .context("HTTP API server failed")
         });

@@ -19,6 +19,7 @@ mod e2e {
     pub mod prometheus;
     pub mod rollouts;
     pub mod router_api;
+    pub mod security;
     pub mod signals;
     pub mod signals_grafana;
     pub mod signals_kafka;

@@ -14,7 +14,9 @@ mod kafka;
 mod otlp;
 mod patterns;
 mod rollouts;
+mod security;
 mod signals;
+mod sql;
 mod store;
 
 use std::collections::BTreeMap;
@@ -33,7 +35,9 @@ pub use rollouts::{
     ChecksConfig, ErrorRateCheck, KernelCheck, LatencyCheck, LimitsConfig, NoDataPolicy, RateCheck,
     RequestRateCheck, RolloutConfig, StageConfig, TemplateCheck, default_stages,
 };
+pub use security::{AuthConfig, MIN_TOKEN_LEN, TlsConfig, TokenConfig};
 pub use signals::{GrafanaConfig, KafkaSinkConfig, SignalsConfig, WebhookConfig};
+pub use sql::SqlConfig;
 pub use store::{StoreConfig, SyncMode, TableStoreConfig, WalConfig};
 
 use crate::error::{Error, Result};
@@ -49,6 +53,15 @@ pub struct Config {
     pub otlp: OtlpConfig,
     /// The HTTP API: SQL over HTTP, and later rollouts and `/metrics`.
     pub api: ApiConfig,
+    /// `[sql]`: the PostgreSQL wire and Flight SQL listeners, and the
+    /// limits every query runs under.
+    pub sql: SqlConfig,
+    /// `[auth]`: bearer tokens and their roles, for every listener.
+    pub auth: AuthConfig,
+    /// `[tls]`: the certificate every listener presents. Absent (the
+    /// default): plain TCP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
     /// The durable store: write-ahead log, memtables, Parquet parts.
     pub store: StoreConfig,
     /// `[[cohorts]]`: the cohort routing rules, in order; the first rule
@@ -86,6 +99,9 @@ impl Default for Config {
             data_dir: PathBuf::from("./grayscope-data"),
             otlp: OtlpConfig::default(),
             api: ApiConfig::default(),
+            sql: SqlConfig::default(),
+            auth: AuthConfig::default(),
+            tls: None,
             store: StoreConfig::default(),
             cohorts: Vec::new(),
             gray_flags: BTreeMap::new(),
@@ -126,6 +142,8 @@ impl Config {
         }
         self.otlp.validate()?;
         self.api.validate()?;
+        self.sql.validate()?;
+        self.auth.validate(&self.listeners())?;
         self.store.validate()?;
         cohorts::validate(&self.cohorts, &self.gray_flags)?;
         self.trace_join.validate()?;
@@ -145,6 +163,23 @@ impl Config {
             kafka.validate()?;
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// Every address the server binds, named by its field.
+    pub fn listeners(&self) -> Vec<(&'static str, std::net::SocketAddr)> {
+        let mut listeners = vec![
+            ("otlp.grpc_addr", self.otlp.grpc_addr),
+            ("otlp.http_addr", self.otlp.http_addr),
+            ("api.addr", self.api.addr),
+            ("sql.postgres_addr", self.sql.postgres_addr),
+            ("sql.flight_addr", self.sql.flight_addr),
+        ];
+        if let Some(addr) = self.signals.grpc_addr {
+            listeners.push(("signals.grpc_addr", addr));
+        }
+        listeners
     }
 }
 
@@ -207,5 +242,56 @@ mod tests {
             err.to_string(),
             "invalid configuration: `otlp.max_request_size` must be at least 1 KiB"
         );
+    }
+
+    #[test]
+    fn an_open_listener_off_loopback_is_refused_unless_insecure() {
+        let text = "[api]\naddr = \"0.0.0.0:7600\"\n";
+        let err = Config::parse(text, None).unwrap_err().to_string();
+        assert!(err.contains("api.addr"), "{err}");
+        assert!(err.contains("insecure = true"), "{err}");
+        Config::parse(&format!("{text}[auth]\ninsecure = true\n"), None).unwrap();
+        let with_token = format!(
+            "{text}[[auth.tokens]]\nname = \"ci\"\ntoken = \"0123456789abcdef\"\nroles = [\"query\"]\n"
+        );
+        Config::parse(&with_token, None).unwrap();
+    }
+
+    #[test]
+    fn weak_or_ambiguous_tokens_are_refused() {
+        let token = |name: &str, token: &str, roles: &str| {
+            format!("[[auth.tokens]]\nname = \"{name}\"\ntoken = \"{token}\"\nroles = {roles}\n")
+        };
+        let long = "0123456789abcdef";
+        for (text, field) in [
+            (token("a", "short", "[\"query\"]"), "auth.tokens[0].token"),
+            (token("a", long, "[]"), "auth.tokens[0].roles"),
+            (token("", long, "[\"query\"]"), "auth.tokens[0].name"),
+            (
+                token("a", long, "[\"query\"]") + &token("a", "another-long-token", "[\"query\"]"),
+                "auth.tokens[1].name",
+            ),
+            (
+                token("a", long, "[\"query\"]") + &token("b", long, "[\"admin\"]"),
+                "auth.tokens[1].token",
+            ),
+        ] {
+            let err = Config::parse(&text, None).unwrap_err().to_string();
+            assert!(err.contains(field), "{text}: {err}");
+        }
+        let err = Config::parse(&token("a", long, "[\"root\"]"), None).unwrap_err();
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(source.contains("root"), "{source}");
+    }
+
+    #[test]
+    fn tokens_are_not_printed_in_debug_output() {
+        let config = Config::parse(
+            "[[auth.tokens]]\nname = \"ci\"\ntoken = \"s3cret-s3cret-s3cret\"\nroles = [\"query\"]\n",
+            None,
+        )
+        .unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
     }
 }

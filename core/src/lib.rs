@@ -12,6 +12,8 @@
 //!   attribute maps ([`rule::Rule::evaluate`]).
 //! - [`verdict`]: what the judge concludes — check outcomes, verdicts,
 //!   actions — shared by the judge, the API and the signals.
+//! - [`auth`]: bearer tokens and roles, checked the same way by every
+//!   listener.
 //! - [`config`]: the TOML configuration, one `*Config` struct per component,
 //!   every field documented and defaulted, unknown fields rejected.
 //!
@@ -26,6 +28,7 @@
 //!
 //! This crate depends on no other crate of ours.
 
+pub mod auth;
 pub mod cohort;
 pub mod config;
 pub mod error;

@@ -154,6 +154,17 @@ fn register<T: prometheus::core::Collector + Clone + 'static>(
 }
 
 impl Metrics {
+    /// Adds metrics another component computes at each scrape (such as
+    /// the Kafka source's lag), exposed beside grayscope's own.
+    pub fn register_collector(
+        &self,
+        collector: Box<dyn prometheus::core::Collector>,
+    ) -> Result<()> {
+        self.registry
+            .register(collector)
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
     /// A registry with every metric, all zero.
     pub fn new() -> Result<Metrics> {
         let r = Registry::new();

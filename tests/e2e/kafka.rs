@@ -158,6 +158,15 @@ impl Node {
         body["rows"].clone()
     }
 
+    /// The `/metrics` exposition.
+    async fn metrics(&self) -> String {
+        let response = reqwest::get(format!("http://{}/metrics", self.api))
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+        response.text().await.unwrap()
+    }
+
     async fn count(&self, sql: &str) -> i64 {
         self.sql(sql).await[0]["n"].as_i64().unwrap()
     }
@@ -430,6 +439,42 @@ async fn collector_messages_of_every_encoding_are_stored_as_exact_rows() {
     assert_eq!(
         source,
         json!([{"messages": 5, "records": 7, "dead_letters": 0, "duplicate_spans": 0}])
+    );
+
+    // The same lag and counters in /metrics, one series per partition.
+    let exposition = node.metrics().await;
+    let value = |metric: &str, topic: &str, partition: i32| -> Option<f64> {
+        let (topic, partition) = (
+            format!("topic=\"{topic}\""),
+            format!("partition=\"{partition}\""),
+        );
+        exposition.lines().find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            (series.starts_with(&format!("{metric}{{"))
+                && series.contains(&topic)
+                && series.contains(&partition))
+            .then(|| value.parse().unwrap())
+        })
+    };
+    let mut consumed = 0.0;
+    for (topic, partition) in [
+        ("otlp_spans", 0),
+        ("otlp_spans", 1),
+        ("otlp_metrics", 0),
+        ("otlp_logs", 0),
+        ("app_logs", 0),
+    ] {
+        let lag = value("grayscope_kafka_consumer_lag_messages", topic, partition);
+        assert_eq!(lag, Some(0.0), "{topic}/{partition} lag in:\n{exposition}");
+        let committed = value("grayscope_kafka_committed_offset", topic, partition);
+        let high = value("grayscope_kafka_high_watermark", topic, partition);
+        assert_eq!(committed, high, "{topic}/{partition}");
+        consumed += value("grayscope_kafka_messages_total", topic, partition).unwrap_or(0.0);
+    }
+    assert_eq!(consumed, 5.0, "{exposition}");
+    assert!(
+        exposition.contains("grayscope_kafka_events_total{event=\"records_stored\"} 7"),
+        "{exposition}"
     );
 }
 
