@@ -117,3 +117,35 @@ async fn the_watch_stream_is_not_served_unless_configured() {
     let server = Server::start();
     assert_eq!(server.signals_grpc, None);
 }
+
+#[tokio::test]
+async fn with_tokens_the_watch_stream_asks_for_the_query_role() {
+    const QUERY: &str = "query-token-0123456789";
+    const INGEST: &str = "ingest-token-0123456789";
+    let server = Server::start_with_config(&format!(
+        "{CONFIG}[[auth.tokens]]\nname = \"router\"\ntoken = \"{QUERY}\"\nroles = [\"query\"]\n\
+         [[auth.tokens]]\nname = \"collector\"\ntoken = \"{INGEST}\"\nroles = [\"ingest\"]\n"
+    ));
+    let addr = server.signals_grpc.unwrap();
+    let mut client = SignalsClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let watch = |token: Option<&str>| {
+        let mut request = tonic::Request::new(WatchRequest {
+            only_new: true,
+            ..WatchRequest::default()
+        });
+        if let Some(token) = token {
+            request
+                .metadata_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        request
+    };
+    let refused = client.watch(watch(None)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    let refused = client.watch(watch(Some(INGEST))).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    let mut stream = client.watch(watch(Some(QUERY))).await.unwrap().into_inner();
+    quiet(&mut stream).await;
+}
