@@ -139,7 +139,7 @@ impl Services {
         .context("cannot load the rollouts' state")?;
         let metrics = grayscope_sinks::metrics::Metrics::new()?;
         let sinks = grayscope_sinks::Sinks::open(&config.signals, &config.data_dir, &metrics)
-            .context("cannot open the signal outbox")?;
+            .context("cannot set up the signals' outbox and destinations")?;
         let outbox = sinks.outbox();
         rollouts
             .attach_log(Arc::new(outbox.clone()))
@@ -188,8 +188,12 @@ async fn run(
     // port 0 and need to learn the ports.
     #[allow(clippy::print_stdout)]
     {
+        let watch = server
+            .signals_grpc
+            .map(|addr| format!(" signals_grpc={addr}"))
+            .unwrap_or_default();
         println!(
-            "listening otlp_grpc={} otlp_http={} api={}",
+            "listening otlp_grpc={} otlp_http={} api={}{watch}",
             server.otlp_grpc, server.otlp_http, server.api
         );
     }
@@ -204,6 +208,8 @@ pub struct Server {
     pub otlp_http: SocketAddr,
     /// The HTTP API's address.
     pub api: SocketAddr,
+    /// The gRPC `Watch` stream's address, when `signals.grpc_addr` is set.
+    pub signals_grpc: Option<SocketAddr>,
     services: Services,
     shutdown: CancellationToken,
     tasks: JoinSet<anyhow::Result<()>>,
@@ -230,6 +236,11 @@ impl Server {
         let grpc = bind("OTLP/gRPC", config.otlp.grpc_addr).await?;
         let http = bind("OTLP/HTTP", config.otlp.http_addr).await?;
         let api = bind("the HTTP API", config.api.addr).await?;
+        let watch = match config.signals.grpc_addr {
+            Some(addr) => Some(bind("the signals' gRPC Watch stream", addr).await?),
+            None => None,
+        };
+        let signals_grpc = watch.as_ref().map(TcpListener::local_addr).transpose()?;
         let (otlp_grpc, otlp_http, api_addr) =
             (grpc.local_addr()?, http.local_addr()?, api.local_addr()?);
         tracing::info!(
@@ -276,6 +287,35 @@ impl Server {
                 .await
                 .context("OTLP/gRPC server failed")
         });
+
+        if let Some(watch) = watch {
+            // The signal stream is read access: the query role, same TLS.
+            let routes = grayscope_sinks::watch::routes(
+                services.outbox.clone(),
+                services.metrics.sinks(),
+                shutdown.clone(),
+            );
+            let mut watch_server = tonic::transport::Server::builder();
+            if let Some(tls) = &tls {
+                watch_server = watch_server
+                    .tls_config(tls.grpc())
+                    .context("the TLS identity for the signals' Watch stream")?;
+            }
+            let mut watch_server = watch_server.layer(tonic::service::InterceptorLayer::new(
+                security::grpc_interceptor(auth.clone(), Role::Query),
+            ));
+            let stop = shutdown.clone();
+            tasks.spawn(async move {
+                watch_server
+                    .add_routes(routes)
+                    .serve_with_incoming_shutdown(
+                        tonic::transport::server::TcpIncoming::from(watch).with_nodelay(Some(true)),
+                        stop.cancelled_owned(),
+                    )
+                    .await
+                    .context("the signals' gRPC Watch server failed")
+            });
+        }
 
         let otlp_router =
             otlp_http::router(pipeline, max_request).layer(axum::middleware::from_fn_with_state(
@@ -338,6 +378,7 @@ impl Server {
             otlp_grpc,
             otlp_http,
             api: api_addr,
+            signals_grpc,
             services,
             shutdown,
             tasks,

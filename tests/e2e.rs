@@ -8,6 +8,7 @@ mod e2e {
     pub mod bad_input;
     pub mod cli;
     pub mod cohorts;
+    pub mod dashboards;
     pub mod durability;
     pub mod harness;
     pub mod kafka;
@@ -20,6 +21,10 @@ mod e2e {
     pub mod router_api;
     pub mod security;
     pub mod signals;
+    pub mod signals_grafana;
+    pub mod signals_kafka;
+    pub mod signals_tls;
+    pub mod signals_watch;
     pub mod sql_http;
     pub mod telemetry;
     pub mod traces;

@@ -15,6 +15,8 @@ pub struct Server {
     pub grpc: SocketAddr,
     pub http: SocketAddr,
     pub api: SocketAddr,
+    /// The signals' gRPC Watch stream, when `signals.grpc_addr` is set.
+    pub signals_grpc: Option<SocketAddr>,
     /// The configuration file the server was started with.
     pub config_path: PathBuf,
     _data_dir: tempfile::TempDir,
@@ -124,6 +126,10 @@ impl Server {
             grpc: addr("otlp_grpc"),
             http: addr("otlp_http"),
             api: addr("api"),
+            signals_grpc: line
+                .split_whitespace()
+                .find_map(|part| part.strip_prefix("signals_grpc="))
+                .and_then(|a| a.parse().ok()),
             child,
             config_path,
             _data_dir: data_dir,
