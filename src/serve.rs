@@ -126,6 +126,8 @@ impl Services {
         let engine = QueryEngine::new(store.clone())
             .and_then(|engine| engine.with_templates(Arc::new(MinerTemplates(mining.clone()))))
             .context("cannot set up the SQL engine")?;
+        // The judge's own queries are ours: they do not queue behind users'
+        // queries for a slot. Every front end gets the limited engine.
         let rollouts = Rollouts::open(
             &config.data_dir,
             engine.clone(),
@@ -135,6 +137,7 @@ impl Services {
         )
         .await
         .context("cannot load the rollouts' state")?;
+        let engine = engine.with_limits(&config.sql);
         let metrics = grayscope_sinks::metrics::Metrics::new()?;
         let sinks = grayscope_sinks::Sinks::open(&config.signals, &config.data_dir, &metrics)
             .context("cannot open the signal outbox")?;
@@ -187,8 +190,8 @@ async fn run(
     #[allow(clippy::print_stdout)]
     {
         println!(
-            "listening otlp_grpc={} otlp_http={} api={}",
-            server.otlp_grpc, server.otlp_http, server.api
+            "listening otlp_grpc={} otlp_http={} api={} postgres={}",
+            server.otlp_grpc, server.otlp_http, server.api, server.postgres
         );
     }
     server.serve_until(shutdown_signal()).await
@@ -202,6 +205,8 @@ pub struct Server {
     pub otlp_http: SocketAddr,
     /// The HTTP API's address.
     pub api: SocketAddr,
+    /// The PostgreSQL wire protocol's address.
+    pub postgres: SocketAddr,
     services: Services,
     shutdown: CancellationToken,
     tasks: JoinSet<anyhow::Result<()>>,
@@ -228,16 +233,35 @@ impl Server {
         let grpc = bind("OTLP/gRPC", config.otlp.grpc_addr).await?;
         let http = bind("OTLP/HTTP", config.otlp.http_addr).await?;
         let api = bind("the HTTP API", config.api.addr).await?;
-        let (otlp_grpc, otlp_http, api_addr) =
-            (grpc.local_addr()?, http.local_addr()?, api.local_addr()?);
+        let postgres = bind("the PostgreSQL wire protocol", config.sql.postgres_addr).await?;
+        let (otlp_grpc, otlp_http, api_addr, postgres_addr) = (
+            grpc.local_addr()?,
+            http.local_addr()?,
+            api.local_addr()?,
+            postgres.local_addr()?,
+        );
         tracing::info!(
-            %otlp_grpc, %otlp_http, api = %api_addr,
+            %otlp_grpc, %otlp_http, api = %api_addr, postgres = %postgres_addr,
             data_dir = %config.data_dir.display(), "grayscope serving"
         );
 
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let engine = crate::kafka::start(config, &pipeline, engine, &shutdown, &mut tasks)?;
+
+        let postgres_server = grayscope_queries::postgres::PostgresServer::new(
+            engine.clone(),
+            grayscope_core::auth::Authenticator::new(&config.auth),
+            config.tls.as_ref(),
+        )
+        .context("cannot set up the PostgreSQL wire protocol server")?;
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            postgres_server
+                .serve(postgres, stop)
+                .await
+                .context("PostgreSQL wire protocol server failed")
+        });
 
         let max_request = config.otlp.max_request_size.as_usize();
         let grpc_routes = otlp_grpc::routes(pipeline.clone(), max_request);
@@ -308,6 +332,7 @@ impl Server {
             otlp_grpc,
             otlp_http,
             api: api_addr,
+            postgres: postgres_addr,
             services,
             shutdown,
             tasks,

@@ -15,10 +15,12 @@ mod e2e {
     pub mod metrics;
     pub mod parquet_readers;
     pub mod patterns;
+    pub mod postgres;
     pub mod prometheus;
     pub mod rollouts;
     pub mod router_api;
     pub mod signals;
+    pub mod sql_docs;
     pub mod sql_http;
     pub mod telemetry;
     pub mod traces;

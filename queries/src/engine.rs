@@ -7,14 +7,14 @@ use arrow::record_batch::RecordBatch;
 use datafusion::execution::TaskContext;
 use datafusion::execution::context::{SessionConfig, SessionContext};
 use datafusion::logical_expr::LogicalPlan;
-use grayscope_core::config::SqlConfig;
 use grayscope_core::Table;
+use grayscope_core::config::SqlConfig;
 use grayscope_store::Store;
 
 use crate::error::{Error, Result};
+use crate::kafka_tables::{self, KafkaSourceStatus};
 use crate::limits::{QueryLimits, QueryStream};
 use crate::read_only;
-use crate::kafka_tables::{self, KafkaSourceStatus};
 use crate::system_tables;
 use crate::templates_table::{self, NoTemplates, TemplateSource, TemplatesTableProvider};
 use crate::{cohort_rule, trace_cohorts};
@@ -215,7 +215,11 @@ mod tests {
         }
     }
 
-    async fn limited(memory: u64, timeout_ms: u64, slots: usize) -> (QueryEngine, tempfile::TempDir) {
+    async fn limited(
+        memory: u64,
+        timeout_ms: u64,
+        slots: usize,
+    ) -> (QueryEngine, tempfile::TempDir) {
         let (engine, dir) = engine().await;
         let config = SqlConfig {
             memory_limit: grayscope_core::config::ByteSize(memory),
@@ -233,7 +237,10 @@ mod tests {
             ("CREATE TABLE t (a INT)", "CREATE TABLE"),
             ("CREATE TABLE t AS SELECT 1", "CREATE TABLE"),
             ("CREATE VIEW v AS SELECT 1", "CREATE VIEW"),
-            ("CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'", "CREATE EXTERNAL TABLE"),
+            (
+                "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
+                "CREATE EXTERNAL TABLE",
+            ),
             ("INSERT INTO spans SELECT * FROM spans", "INSERT INTO"),
             ("UPDATE spans SET name = 'x'", "UPDATE"),
             ("DELETE FROM spans", "DELETE FROM"),
@@ -246,13 +253,22 @@ mod tests {
             ("SET datafusion.execution.batch_size = 1", "SET"),
             ("RESET datafusion.execution.batch_size", "RESET"),
             ("PREPARE p AS SELECT 1", "PREPARE"),
-            ("EXPLAIN INSERT INTO spans SELECT * FROM spans", "INSERT INTO"),
+            (
+                "EXPLAIN INSERT INTO spans SELECT * FROM spans",
+                "INSERT INTO",
+            ),
         ] {
             let error = engine.sql(sql).await.unwrap_err();
-            assert!(matches!(&error, Error::ReadOnly(what) if what == refused), "{sql}: {error:?}");
+            assert!(
+                matches!(&error, Error::ReadOnly(what) if what == refused),
+                "{sql}: {error:?}"
+            );
             assert!(error.is_user_error());
             let message = error.to_string();
-            assert!(message.starts_with(&format!("{refused} is refused")), "{message}");
+            assert!(
+                message.starts_with(&format!("{refused} is refused")),
+                "{message}"
+            );
             assert!(message.contains("read-only"), "{message}");
         }
         // Reads are not refused, and still run afterwards.
@@ -264,7 +280,10 @@ mod tests {
             "DESCRIBE spans",
             "SELECT * FROM generate_series(1, 3)",
         ] {
-            engine.sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            engine
+                .sql(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
     }
 
@@ -313,9 +332,18 @@ mod tests {
             .unwrap_err();
         let elapsed = started.elapsed();
         assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
-        assert_eq!(error.to_string(), "the query was cancelled after 300ms (sql.timeout)");
-        assert!(elapsed >= std::time::Duration::from_millis(300), "{elapsed:?}");
-        assert!(elapsed < std::time::Duration::from_secs(5), "stopped late: {elapsed:?}");
+        assert_eq!(
+            error.to_string(),
+            "the query was cancelled after 300ms (sql.timeout)"
+        );
+        assert!(
+            elapsed >= std::time::Duration::from_millis(300),
+            "{elapsed:?}"
+        );
+        assert!(
+            elapsed < std::time::Duration::from_secs(5),
+            "stopped late: {elapsed:?}"
+        );
         // Its slot is free again.
         assert_eq!(engine.sql("SELECT 1").await.unwrap().num_rows(), 1);
     }
@@ -326,7 +354,16 @@ mod tests {
         let running = engine.stream("SELECT 1 AS one").await.unwrap();
         let started = std::time::Instant::now();
         let error = engine.sql("SELECT 2").await.unwrap_err();
-        assert!(matches!(error, Error::Busy { max_concurrent: 1, .. }), "{error:?}");
+        assert!(
+            matches!(
+                error,
+                Error::Busy {
+                    max_concurrent: 1,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
         assert!(started.elapsed() >= std::time::Duration::from_millis(400));
         // The unread query's own time ran out meanwhile.
         let error = running.collect().await.unwrap_err();

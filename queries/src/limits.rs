@@ -233,9 +233,21 @@ mod tests {
         let first = limits.admit().await.unwrap();
         let started = std::time::Instant::now();
         let error = limits.admit().await.err().unwrap();
-        assert!(matches!(error, Error::Busy { max_concurrent: 1, .. }), "{error}");
+        assert!(
+            matches!(
+                error,
+                Error::Busy {
+                    max_concurrent: 1,
+                    ..
+                }
+            ),
+            "{error}"
+        );
         assert!(started.elapsed() >= Duration::from_millis(200));
-        assert!(error.to_string().contains("sql.max_concurrent_queries"), "{error}");
+        assert!(
+            error.to_string().contains("sql.max_concurrent_queries"),
+            "{error}"
+        );
         drop(first);
         limits.admit().await.unwrap();
     }

@@ -102,7 +102,11 @@ impl PostgresServer {
     /// Serves connections from `listener` until `stop` is cancelled; then
     /// stops accepting and closes the open connections (a running query is
     /// cancelled with its connection).
-    pub async fn serve(self, listener: TcpListener, stop: CancellationToken) -> std::io::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        stop: CancellationToken,
+    ) -> std::io::Result<()> {
         let mut connections = JoinSet::new();
         loop {
             tokio::select! {

@@ -83,8 +83,22 @@ fn refuse(what: &str) -> Result<()> {
 /// what a user recognises as the statement's kind.
 fn statement_name(sql: &str) -> String {
     const OBJECTS: &[&str] = &[
-        "TABLE", "VIEW", "SCHEMA", "DATABASE", "FUNCTION", "INDEX", "ROLE", "USER", "TYPE",
-        "EXTENSION", "SEQUENCE", "CATALOG", "MACRO", "TRIGGER", "POLICY", "SECRET",
+        "TABLE",
+        "VIEW",
+        "SCHEMA",
+        "DATABASE",
+        "FUNCTION",
+        "INDEX",
+        "ROLE",
+        "USER",
+        "TYPE",
+        "EXTENSION",
+        "SEQUENCE",
+        "CATALOG",
+        "MACRO",
+        "TRIGGER",
+        "POLICY",
+        "SECRET",
     ];
     let mut words = Vec::new();
     for word in sql.split_whitespace().take(4) {
@@ -96,8 +110,7 @@ fn statement_name(sql: &str) -> String {
         if words.len() > 1 && OBJECTS.contains(&word) {
             break;
         }
-        if words.len() == 1 && !matches!(word, "CREATE" | "DROP" | "ALTER" | "INSERT" | "DELETE")
-        {
+        if words.len() == 1 && !matches!(word, "CREATE" | "DROP" | "ALTER" | "INSERT" | "DELETE") {
             break;
         }
     }
@@ -116,7 +129,10 @@ mod tests {
     fn statements_are_named_by_their_keywords() {
         for (sql, name) in [
             ("CREATE TABLE t (a INT)", "CREATE TABLE"),
-            ("CREATE OR REPLACE VIEW v AS SELECT 1", "CREATE OR REPLACE VIEW"),
+            (
+                "CREATE OR REPLACE VIEW v AS SELECT 1",
+                "CREATE OR REPLACE VIEW",
+            ),
             ("DROP TABLE spans", "DROP TABLE"),
             ("INSERT INTO spans VALUES (1)", "INSERT INTO"),
             ("SET datafusion.execution.batch_size = 1", "SET"),

@@ -13,7 +13,10 @@ use datafusion_postgres::pgwire::api::portal::Portal;
 use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 
 /// The portal's parameters, typed by `plan`.
-pub(crate) fn values<S: Clone>(portal: &Portal<S>, plan: &LogicalPlan) -> PgWireResult<ParamValues> {
+pub(crate) fn values<S: Clone>(
+    portal: &Portal<S>,
+    plan: &LogicalPlan,
+) -> PgWireResult<ParamValues> {
     let types = ordered_types(plan).map_err(|e| PgWireError::ApiError(Box::new(e)))?;
     let types: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();
     deserialize_parameters(portal, &types)
@@ -40,6 +43,10 @@ fn ordered_types(plan: &LogicalPlan) -> datafusion::error::Result<Vec<Option<Dat
         })?;
     }
     let mut entries: Vec<_> = types.into_iter().collect();
-    entries.sort_by_key(|(id, _)| id.trim_start_matches('$').parse::<u32>().unwrap_or(u32::MAX));
+    entries.sort_by_key(|(id, _)| {
+        id.trim_start_matches('$')
+            .parse::<u32>()
+            .unwrap_or(u32::MAX)
+    });
     Ok(entries.into_iter().map(|(_, t)| t).collect())
 }

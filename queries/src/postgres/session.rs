@@ -196,12 +196,7 @@ impl PgSession {
 impl SimpleQueryHandler for PgSession {
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
-        C: ClientInfo
-            + ClientPortalStore
-            + Sink<PgWireBackendMessage>
-            + Unpin
-            + Send
-            + Sync,
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
         C::Error: std::fmt::Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
@@ -218,9 +213,8 @@ impl SimpleQueryHandler for PgSession {
                 Route::Refuse(error) => return Err(pg_error(error)),
                 Route::Session => {
                     let sql = statement.to_string();
-                    responses.extend(
-                        SimpleQueryHandler::do_query(&*self.library, client, &sql).await?,
-                    );
+                    responses
+                        .extend(SimpleQueryHandler::do_query(&*self.library, client, &sql).await?);
                 }
                 Route::Query => {
                     let plan = self
@@ -254,12 +248,7 @@ impl ExtendedQueryHandler for PgSession {
         max_rows: usize,
     ) -> PgWireResult<Response>
     where
-        C: ClientInfo
-            + ClientPortalStore
-            + Sink<PgWireBackendMessage>
-            + Unpin
-            + Send
-            + Sync,
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = PreparedStatement>,
         C::Error: std::fmt::Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,

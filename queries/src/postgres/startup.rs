@@ -73,7 +73,10 @@ pub fn denied(denied: &Denied) -> PgWireError {
             "authentication required: give a grayscope token with the query role as the password"
                 .to_owned(),
         ),
-        Denied::Invalid => fatal("28P01", "password authentication failed: the token is not valid".to_owned()),
+        Denied::Invalid => fatal(
+            "28P01",
+            "password authentication failed: the token is not valid".to_owned(),
+        ),
         Denied::Forbidden { .. } => fatal("28000", denied.to_string()),
     }
 }
