@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+mod current_setting;
 mod parameters;
 pub mod session;
 pub mod startup;
@@ -89,6 +90,7 @@ impl PostgresServer {
     ) -> Result<PostgresServer, PostgresError> {
         setup_pg_catalog(engine.context(), DATABASE, EmptyContextProvider)
             .map_err(PostgresError::Catalog)?;
+        engine.context().register_udf(current_setting::udf());
         let tls = tls.map(tls::acceptor).transpose()?;
         Ok(PostgresServer {
             handlers: Arc::new(Handlers {

@@ -399,10 +399,9 @@ async fn logins_need_a_token_with_the_query_role() {
             "does not have the query role",
         ),
     ] {
-        let error = connect(&server, Some(password))
-            .await
-            .err()
-            .expect("refused");
+        let Err(error) = connect(&server, Some(password)).await else {
+            panic!("{password:?} was let in");
+        };
         let (got, message) = db_error(&error);
         assert_eq!(got, code, "{password:?}: {message}");
         assert!(message.contains(needle), "{password:?}: {message}");
@@ -514,4 +513,153 @@ async fn the_memory_and_time_limits_hold_over_the_wire() {
     );
     let one: i64 = greedy.query_one("SELECT 1", &[]).await.unwrap().get(0);
     assert_eq!(one, 1);
+}
+
+/// The catalog queries of Grafana's PostgreSQL datasource, verbatim (its
+/// table picker, and its column picker for the table `public.spans`).
+const GRAFANA_TABLES: &str = r#"SELECT
+        CASE WHEN
+              quote_ident(table_schema) IN (
+              SELECT
+                CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END
+              FROM
+                generate_series(
+                  array_lower(string_to_array(current_setting('search_path'),','),1),
+                  array_upper(string_to_array(current_setting('search_path'),','),1)
+                ) as i,
+                string_to_array(current_setting('search_path'),',') s
+              )
+          THEN quote_ident(table_name)
+          ELSE quote_ident(table_schema) || '.' || quote_ident(table_name)
+        END AS "table"
+        FROM information_schema.tables
+        WHERE quote_ident(table_schema) NOT IN ('information_schema',
+                                 'pg_catalog',
+                                 '_timescaledb_cache',
+                                 '_timescaledb_catalog',
+                                 '_timescaledb_internal',
+                                 '_timescaledb_config',
+                                 'timescaledb_information',
+                                 'timescaledb_experimental')
+        ORDER BY CASE WHEN
+              quote_ident(table_schema) IN (
+              SELECT
+                CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END
+              FROM
+                generate_series(
+                  array_lower(string_to_array(current_setting('search_path'),','),1),
+                  array_upper(string_to_array(current_setting('search_path'),','),1)
+                ) as i,
+                string_to_array(current_setting('search_path'),',') s
+              ) THEN 0 ELSE 1 END, 1"#;
+
+const GRAFANA_COLUMNS: &str = r#"SELECT quote_ident(column_name) AS "column", data_type AS "type"
+        FROM information_schema.columns
+        WHERE
+          CASE WHEN array_length(parse_ident('public.spans'),1) = 2
+            THEN quote_ident(table_schema) = (parse_ident('public.spans'))[1]
+              AND quote_ident(table_name) = (parse_ident('public.spans'))[2]
+            ELSE quote_ident(table_name) = 'public.spans'
+              AND
+              quote_ident(table_schema) IN (
+              SELECT
+                CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END
+              FROM
+                generate_series(
+                  array_lower(string_to_array(current_setting('search_path'),','),1),
+                  array_upper(string_to_array(current_setting('search_path'),','),1)
+                ) as i,
+                string_to_array(current_setting('search_path'),',') s
+              )
+          END"#;
+
+/// The rows of a simple-protocol answer, as text.
+fn text_rows(messages: &[SimpleQueryMessage]) -> Vec<Vec<String>> {
+    messages
+        .iter()
+        .filter_map(|message| match message {
+            SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).unwrap_or("NULL").to_owned())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grafanas_catalog_and_time_series_queries_are_answered() {
+    let server = Server::start();
+    populate(&server).await;
+    let client = connect(&server, None).await.unwrap();
+
+    // The datasource's table picker.
+    let tables = client.simple_query(GRAFANA_TABLES).await.unwrap();
+    let tables: Vec<String> = text_rows(&tables)
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    for table in [
+        "public.logs",
+        "public.metrics",
+        "public.spans",
+        "public.verdicts",
+        "system.parts",
+    ] {
+        assert!(
+            tables.contains(&table.to_owned()),
+            "{table} not in {tables:?}"
+        );
+    }
+    let mut sorted = tables.clone();
+    sorted.sort();
+    assert_eq!(tables, sorted);
+
+    // Its column picker, for the table picked.
+    let columns = client.simple_query(GRAFANA_COLUMNS).await.unwrap();
+    let columns = text_rows(&columns);
+    assert_eq!(columns.len(), 26, "{columns:?}");
+    for (column, kind) in [
+        ("time", "Timestamp(ns, \"UTC\")"),
+        ("duration_ns", "Int64"),
+        ("cohort", "Utf8"),
+    ] {
+        assert!(
+            columns.iter().any(|c| c[0] == column && c[1] == kind),
+            "{column} {kind} not in {columns:?}"
+        );
+    }
+
+    // A time series panel, as Grafana sends it once it expanded
+    // `$__timeGroupAlias(time, 1m)` and `$__timeFilter(time)`.
+    let series = client
+        .simple_query(
+            "SELECT floor(extract(epoch from time)/60)*60 AS \"time\", cohort AS metric, \
+               count(*) AS value \
+             FROM spans \
+             WHERE time BETWEEN '2025-11-24T16:00:00Z' AND '2025-11-24T17:00:00Z' \
+             GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .await
+        .unwrap();
+    let series: Vec<(f64, String, i64)> = text_rows(&series)
+        .into_iter()
+        .map(|r| (r[0].parse().unwrap(), r[1].clone(), r[2].parse().unwrap()))
+        .collect();
+    let t0 = (T0_NS / 1_000_000_000) as f64;
+    assert_eq!(
+        series,
+        vec![
+            (t0, "baseline".to_owned(), 2),
+            (t0, "canary".to_owned(), 2),
+            (t0 + 60.0, "baseline".to_owned(), 1),
+            (t0 + 60.0, "canary".to_owned(), 1),
+        ]
+    );
+    let setting = client
+        .simple_query("SELECT current_setting('search_path')")
+        .await
+        .unwrap();
+    assert_eq!(text_rows(&setting), vec![vec!["public".to_owned()]]);
 }

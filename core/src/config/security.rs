@@ -115,17 +115,18 @@ impl AuthConfig {
                 ));
             }
         }
-        if self.tokens.is_empty() && !self.insecure {
-            if let Some((what, addr)) = listeners.iter().find(|(_, a)| !a.ip().is_loopback()) {
-                return Err(invalid(
-                    what,
-                    format!(
-                        "= {addr} is not a loopback address, and no [[auth.tokens]] are \
-                         configured: anyone who can reach it could use it. Add tokens, or set \
-                         `insecure = true` under [auth] if the network is trusted"
-                    ),
-                ));
-            }
+        if self.tokens.is_empty()
+            && !self.insecure
+            && let Some((what, addr)) = listeners.iter().find(|(_, a)| !a.ip().is_loopback())
+        {
+            return Err(invalid(
+                what,
+                format!(
+                    "= {addr} is not a loopback address, and no [[auth.tokens]] are \
+                     configured: anyone who can reach it could use it. Add tokens, or set \
+                     `insecure = true` under [auth] if the network is trusted"
+                ),
+            ));
         }
         Ok(())
     }
