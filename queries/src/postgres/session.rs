@@ -319,3 +319,87 @@ impl QueryParser for GatedParser {
         self.library.get_result_schema(statement, column_format)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(sql: &str) -> Statement {
+        PostgresCompatibilityParser::new()
+            .parse(sql)
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn statements_are_routed_to_the_engine_the_library_or_a_refusal() {
+        for sql in [
+            "SELECT 1",
+            "WITH t AS (SELECT 1) SELECT * FROM t",
+            "EXPLAIN SELECT 1",
+            "SHOW TABLES",
+        ] {
+            assert!(matches!(route(&parse(sql)), Route::Query), "{sql}");
+        }
+        for sql in [
+            "SET application_name = 'grafana'",
+            "SET extra_float_digits = 3",
+            "SET TIME ZONE 'UTC'",
+            "SHOW server_version",
+            "BEGIN",
+            "COMMIT",
+            "ROLLBACK",
+        ] {
+            assert!(matches!(route(&parse(sql)), Route::Session), "{sql}");
+        }
+        for (sql, refused) in [
+            ("SET datafusion.execution.batch_size = 1", "SET"),
+            ("SET LOCAL application_name = 'x'", "SET"),
+            ("CREATE TABLE t (a int)", "CREATE TABLE"),
+            ("DECLARE c CURSOR FOR SELECT 1", "DECLARE"),
+            ("COPY spans TO '/tmp/x'", "COPY"),
+        ] {
+            match route(&parse(sql)) {
+                Route::Refuse(Error::ReadOnly(what)) => assert_eq!(what, refused, "{sql}"),
+                _ => panic!("{sql} was not refused"),
+            }
+        }
+    }
+
+    #[test]
+    fn what_only_datafusion_parses_is_refused_by_name() {
+        let error =
+            refusal_of_unparsed("CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '/etc'")
+                .expect("refused");
+        assert!(
+            error
+                .to_string()
+                .contains("CREATE EXTERNAL TABLE is refused"),
+            "{error}"
+        );
+        assert!(refusal_of_unparsed("SELEC 1").is_none());
+    }
+
+    #[test]
+    fn errors_carry_their_sqlstate() {
+        let code = |error: Error| match pg_error(error) {
+            PgWireError::UserError(info) => info.code,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(code(Error::ReadOnly("SET".into())), "25006");
+        assert_eq!(
+            code(Error::Timeout {
+                after: std::time::Duration::from_secs(1)
+            }),
+            "57014"
+        );
+        assert_eq!(
+            code(Error::MemoryLimit {
+                limit: grayscope_core::config::ByteSize(1),
+                message: String::new()
+            }),
+            "53200"
+        );
+        assert_eq!(code(Error::Internal("bug".into())), "XX000");
+    }
+}
