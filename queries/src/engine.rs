@@ -80,8 +80,8 @@ impl QueryEngine {
     }
 
     /// This engine with `[sql]`'s limits on every query run through it (and
-    /// its clones): memory per query, time per query, queries at once. See
-    /// [`crate::limits`](crate#limits). Without it, queries are unlimited.
+    /// its clones): memory per query, time per query, queries at once (see
+    /// [`crate::limits`]). Without it, queries are unlimited.
     pub fn with_limits(self, config: &SqlConfig) -> QueryEngine {
         QueryEngine {
             limits: Some(Arc::new(QueryLimits::new(config))),
