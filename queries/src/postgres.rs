@@ -31,6 +31,7 @@ mod parameters;
 pub mod session;
 pub mod startup;
 pub mod tls;
+mod wire_types;
 
 use std::sync::Arc;
 use std::time::Duration;

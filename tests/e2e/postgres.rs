@@ -233,6 +233,37 @@ async fn psql_lists_the_tables_and_describes_their_columns() {
             "{line:?} missing from \\d spans:\n{spans}"
         );
     }
+
+    // Every column of every table crosses the wire, nested ones included.
+    for table in [
+        "spans",
+        "logs",
+        "metrics",
+        "verdicts",
+        "templates",
+        "trace_cohorts",
+        "logs_with_trace_cohort",
+        "system.tables",
+        "system.parts",
+        "system.store",
+    ] {
+        stdout(&psql(&conninfo, None, &[&format!("SELECT * FROM {table}")]).await);
+    }
+    let versions = stdout(
+        &psql(
+            &conninfo,
+            None,
+            &[
+                "SELECT resource_attributes['service.version'] AS version, count(*) AS n \
+               FROM spans GROUP BY 1 ORDER BY 1",
+            ],
+        )
+        .await,
+    );
+    assert!(
+        versions.contains(" 1.0.0   | 3\n 1.1.0   | 3\n"),
+        "{versions}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,6 +39,7 @@ use datafusion_postgres::{DfSessionService, Parser, QueryHook};
 use futures::{Sink, StreamExt as _, stream};
 
 use super::parameters;
+use super::wire_types::{to_wire, wire_schema};
 use crate::error::Error;
 use crate::{QueryEngine, read_only};
 
@@ -171,15 +172,14 @@ impl PgSession {
     ) -> PgWireResult<Response> {
         let query = self.engine.execute(plan).await.map_err(pg_error)?;
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-        let fields: Arc<Vec<FieldInfo>> = Arc::new(arrow_schema_to_pg_fields(
-            &query.schema,
-            format,
-            Some(options),
-        )?);
+        let wire = wire_schema(&query.schema);
+        let fields: Arc<Vec<FieldInfo>> =
+            Arc::new(arrow_schema_to_pg_fields(&wire, format, Some(options))?);
         let row_fields = fields.clone();
         let rows = query
             .batches
             .map(move |batch| {
+                let batch = batch.and_then(|batch| Ok(to_wire(batch, &wire)?));
                 let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> =
                     match batch {
                         Ok(batch) => encode_recordbatch(row_fields.clone(), batch),
@@ -316,7 +316,16 @@ impl QueryParser for GatedParser {
         statement: &PreparedStatement,
         column_format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
-        self.library.get_result_schema(statement, column_format)
+        match statement {
+            (_, Some((_, plan))) if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)) => {
+                arrow_schema_to_pg_fields(
+                    &wire_schema(plan.schema().as_arrow()),
+                    column_format.unwrap_or(&Format::UnifiedText),
+                    None,
+                )
+            }
+            _ => Ok(Vec::new()),
+        }
     }
 }
 
