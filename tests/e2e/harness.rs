@@ -189,6 +189,21 @@ impl Server {
         self.child.id()
     }
 
+    /// Waits up to `timeout` for the server to exit by itself (after a
+    /// signal): its exit status, or `None` while it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// URL of an HTTP API path (`/api/v1/admin/reload`, …).
     pub fn api_url(&self, path: &str) -> String {
         format!("http://{}{}", self.api, path)

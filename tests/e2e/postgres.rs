@@ -694,3 +694,41 @@ async fn grafanas_catalog_and_time_series_queries_are_answered() {
         .unwrap();
     assert_eq!(text_rows(&setting), vec![vec!["public".to_owned()]]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_connections_do_not_hold_up_a_graceful_shutdown() {
+    let mut server = Server::start();
+    let idle = connect(&server, None).await.unwrap();
+    let busy = connect(&server, None).await.unwrap();
+    let running = tokio::spawn(async move {
+        busy.query(
+            "SELECT count(*) FROM generate_series(1, 1000000000000)",
+            &[],
+        )
+        .await
+    });
+    // A round trip on the other connection gives the slow query time to
+    // reach the server (if it has not, it is cut all the same).
+    let one: i64 = idle.query_one("SELECT 1", &[]).await.unwrap().get(0);
+    assert_eq!(one, 1);
+
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || {
+        let exit = server.wait_exit(Duration::from_secs(8));
+        (exit, server)
+    })
+    .await
+    .unwrap()
+    .0;
+    let exit = exit.expect("grayscope exited within 8 s of SIGTERM");
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        running.await.unwrap().is_err(),
+        "the cut query reports an error"
+    );
+    assert!(idle.query_one("SELECT 1", &[]).await.is_err());
+}
