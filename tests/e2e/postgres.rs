@@ -717,13 +717,7 @@ async fn open_connections_do_not_hold_up_a_graceful_shutdown() {
         .status()
         .unwrap();
     assert!(status.success());
-    let exit = tokio::task::spawn_blocking(move || {
-        let exit = server.wait_exit(Duration::from_secs(8));
-        (exit, server)
-    })
-    .await
-    .unwrap()
-    .0;
+    let exit = server.wait_exit(Duration::from_secs(8)).await;
     let exit = exit.expect("grayscope exited within 8 s of SIGTERM");
     assert!(exit.success(), "{exit:?}");
     assert!(
