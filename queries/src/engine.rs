@@ -13,7 +13,7 @@ use grayscope_store::Store;
 
 use crate::error::{Error, Result};
 use crate::kafka_tables::{self, KafkaSourceStatus};
-use crate::limits::{QueryLimits, QueryStream};
+use crate::limits::{ClientTimeout, QueryLimits, QueryStream};
 use crate::read_only;
 use crate::system_tables;
 use crate::templates_table::{self, NoTemplates, TemplateSource, TemplatesTableProvider};
@@ -171,6 +171,16 @@ impl QueryEngine {
     /// PostgreSQL wire protocol), under the same rules as [`Self::stream`]:
     /// it must only read, and it runs under the engine's limits.
     pub async fn execute(&self, plan: LogicalPlan) -> Result<QueryStream> {
+        self.execute_within(plan, None).await
+    }
+
+    /// [`Self::execute`], with the client's own time limit when it is
+    /// shorter than `sql.timeout`.
+    pub async fn execute_within(
+        &self,
+        plan: LogicalPlan,
+        client_timeout: Option<ClientTimeout>,
+    ) -> Result<QueryStream> {
         read_only::check_plan(&plan)?;
         let state = self.context.state();
         let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
@@ -179,7 +189,7 @@ impl QueryEngine {
             let batches = datafusion::physical_plan::execute_stream(physical, state.task_ctx())?;
             return Ok(QueryStream { schema, batches });
         };
-        let admission = limits.admit().await?;
+        let admission = limits.admit(client_timeout).await?;
         let physical =
             tokio::time::timeout_at(admission.deadline(), state.create_physical_plan(&plan))
                 .await

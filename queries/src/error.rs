@@ -32,11 +32,14 @@ pub enum Error {
         /// The engine's account of the allocation that failed.
         message: String,
     },
-    /// The query ran longer than `sql.timeout` and was stopped.
-    #[error("the query was cancelled after {} (sql.timeout)", ConfigDuration(*after))]
+    /// The query ran longer than its time limit and was stopped.
+    #[error("the query was cancelled after {} ({limit})", ConfigDuration(*after))]
     Timeout {
-        /// The limit it ran into.
+        /// How long it ran.
         after: Duration,
+        /// The setting that limited it: `sql.timeout`, or a PostgreSQL
+        /// client's shorter `statement_timeout`.
+        limit: &'static str,
     },
     /// No query slot came free in time: the server is busy (retry later).
     #[error(

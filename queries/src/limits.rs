@@ -47,7 +47,18 @@ pub(crate) struct Admission {
     _permit: OwnedSemaphorePermit,
     deadline: Instant,
     timeout: Duration,
+    timeout_setting: &'static str,
     memory_limit: usize,
+}
+
+/// A time limit a client asked for, shorter than `sql.timeout` (a
+/// PostgreSQL client's `statement_timeout`); a longer one has no effect.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientTimeout {
+    /// The limit.
+    pub timeout: Duration,
+    /// Its name, for the error (`statement_timeout`).
+    pub setting: &'static str,
 }
 
 impl QueryLimits {
@@ -60,8 +71,9 @@ impl QueryLimits {
         }
     }
 
-    /// Waits for a free slot, at most `timeout`.
-    pub(crate) async fn admit(&self) -> Result<Admission> {
+    /// Waits for a free slot, at most `timeout`; the query then has
+    /// `timeout`, or the client's own limit when that is shorter.
+    pub(crate) async fn admit(&self, client: Option<ClientTimeout>) -> Result<Admission> {
         let permit = tokio::time::timeout(self.timeout, self.slots.clone().acquire_owned())
             .await
             .map_err(|_| Error::Busy {
@@ -69,10 +81,15 @@ impl QueryLimits {
                 max_concurrent: self.max_concurrent,
             })?
             .map_err(|_| Error::Internal("the query slots were closed".to_owned()))?;
+        let (timeout, timeout_setting) = match client {
+            Some(client) if client.timeout < self.timeout => (client.timeout, client.setting),
+            _ => (self.timeout, "sql.timeout"),
+        };
         Ok(Admission {
             _permit: permit,
-            deadline: Instant::now() + self.timeout,
-            timeout: self.timeout,
+            deadline: Instant::now() + timeout,
+            timeout,
+            timeout_setting,
             memory_limit: self.memory_limit,
         })
     }
@@ -88,6 +105,7 @@ impl Admission {
     pub(crate) fn timeout_error(&self) -> Error {
         Error::Timeout {
             after: self.timeout,
+            limit: self.timeout_setting,
         }
     }
 
@@ -230,9 +248,9 @@ mod tests {
     #[tokio::test]
     async fn a_query_waits_for_a_slot_at_most_the_timeout() {
         let limits = QueryLimits::new(&config(1 << 20, Duration::from_millis(200), 1));
-        let first = limits.admit().await.unwrap();
+        let first = limits.admit(None).await.unwrap();
         let started = std::time::Instant::now();
-        let error = limits.admit().await.err().unwrap();
+        let error = limits.admit(None).await.err().unwrap();
         assert!(
             matches!(
                 error,
@@ -249,6 +267,6 @@ mod tests {
             "{error}"
         );
         drop(first);
-        limits.admit().await.unwrap();
+        limits.admit(None).await.unwrap();
     }
 }

@@ -544,6 +544,46 @@ async fn the_memory_and_time_limits_hold_over_the_wire() {
     );
     let one: i64 = greedy.query_one("SELECT 1", &[]).await.unwrap().get(0);
     assert_eq!(one, 1);
+
+    // A client may ask for less time, not more.
+    greedy
+        .batch_execute("SET statement_timeout = '300ms'")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let error = greedy
+        .query(
+            "SELECT count(*) FROM generate_series(1, 1000000000000)",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    let (code, message) = db_error(&error);
+    assert_eq!(code, SqlState::QUERY_CANCELED, "{message}");
+    assert_eq!(
+        message,
+        "the query was cancelled after 300ms (statement_timeout)"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    greedy
+        .batch_execute("SET statement_timeout = '1h'")
+        .await
+        .unwrap();
+    let error = greedy
+        .query(
+            "SELECT count(*) FROM generate_series(1, 1000000000000)",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        db_error(&error).1,
+        "the query was cancelled after 2s (sql.timeout)"
+    );
 }
 
 /// The catalog queries of Grafana's PostgreSQL datasource, verbatim (its

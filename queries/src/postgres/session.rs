@@ -41,6 +41,7 @@ use futures::{Sink, StreamExt as _, stream};
 use super::parameters;
 use super::wire_types::{to_wire, wire_schema};
 use crate::error::Error;
+use crate::limits::ClientTimeout;
 use crate::{QueryEngine, read_only};
 
 /// A prepared statement: its text, and its parsed form and plan.
@@ -94,6 +95,20 @@ fn is_session_setting(set: &Set) -> bool {
         Set::SetTimeZone { local: false, .. } => true,
         _ => false,
     }
+}
+
+/// The connection's `SET statement_timeout`, as datafusion-postgres keeps
+/// it in the connection's metadata.
+fn statement_timeout<C: ClientInfo + ?Sized>(client: &C) -> Option<ClientTimeout> {
+    let millis: u64 = client
+        .metadata()
+        .get("statement_timeout_ms")?
+        .parse()
+        .ok()?;
+    Some(ClientTimeout {
+        timeout: std::time::Duration::from_millis(millis),
+        setting: "statement_timeout",
+    })
 }
 
 /// The PostgreSQL error for one of ours, with its SQLSTATE.
@@ -170,7 +185,11 @@ impl PgSession {
         format: &Format,
         client: &C,
     ) -> PgWireResult<Response> {
-        let query = self.engine.execute(plan).await.map_err(pg_error)?;
+        let query = self
+            .engine
+            .execute_within(plan, statement_timeout(client))
+            .await
+            .map_err(pg_error)?;
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
         let wire = wire_schema(&query.schema);
         let fields: Arc<Vec<FieldInfo>> =
@@ -398,7 +417,8 @@ mod tests {
         assert_eq!(code(Error::ReadOnly("SET".into())), "25006");
         assert_eq!(
             code(Error::Timeout {
-                after: std::time::Duration::from_secs(1)
+                after: std::time::Duration::from_secs(1),
+                limit: "sql.timeout",
             }),
             "57014"
         );
