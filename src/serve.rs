@@ -128,6 +128,8 @@ impl Services {
         let engine = QueryEngine::new(store.clone())
             .and_then(|engine| engine.with_templates(Arc::new(MinerTemplates(mining.clone()))))
             .context("cannot set up the SQL engine")?;
+        // The judge's own queries are ours: they do not queue behind users'
+        // queries for a slot. Every front end gets the limited engine.
         let rollouts = Rollouts::open(
             &config.data_dir,
             engine.clone(),
@@ -137,6 +139,7 @@ impl Services {
         )
         .await
         .context("cannot load the rollouts' state")?;
+        let engine = engine.with_limits(&config.sql);
         let metrics = grayscope_sinks::metrics::Metrics::new()?;
         let sinks = grayscope_sinks::Sinks::open(&config.signals, &config.data_dir, &metrics)
             .context("cannot set up the signals' outbox and destinations")?;
@@ -193,8 +196,8 @@ async fn run(
             .map(|addr| format!(" signals_grpc={addr}"))
             .unwrap_or_default();
         println!(
-            "listening otlp_grpc={} otlp_http={} api={}{watch}",
-            server.otlp_grpc, server.otlp_http, server.api
+            "listening otlp_grpc={} otlp_http={} api={} postgres={}{watch}",
+            server.otlp_grpc, server.otlp_http, server.api, server.postgres
         );
     }
     server.serve_until(shutdown_signal()).await
@@ -210,6 +213,8 @@ pub struct Server {
     pub api: SocketAddr,
     /// The gRPC `Watch` stream's address, when `signals.grpc_addr` is set.
     pub signals_grpc: Option<SocketAddr>,
+    /// The PostgreSQL wire protocol's address.
+    pub postgres: SocketAddr,
     services: Services,
     shutdown: CancellationToken,
     tasks: JoinSet<anyhow::Result<()>>,
@@ -241,10 +246,15 @@ impl Server {
             None => None,
         };
         let signals_grpc = watch.as_ref().map(TcpListener::local_addr).transpose()?;
-        let (otlp_grpc, otlp_http, api_addr) =
-            (grpc.local_addr()?, http.local_addr()?, api.local_addr()?);
+        let postgres = bind("the PostgreSQL wire protocol", config.sql.postgres_addr).await?;
+        let (otlp_grpc, otlp_http, api_addr, postgres_addr) = (
+            grpc.local_addr()?,
+            http.local_addr()?,
+            api.local_addr()?,
+            postgres.local_addr()?,
+        );
         tracing::info!(
-            %otlp_grpc, %otlp_http, api = %api_addr,
+            %otlp_grpc, %otlp_http, api = %api_addr, postgres = %postgres_addr,
             data_dir = %config.data_dir.display(), "grayscope serving"
         );
 
@@ -264,6 +274,20 @@ impl Server {
             &shutdown,
             &mut tasks,
         )?;
+
+        let postgres_server = grayscope_queries::postgres::PostgresServer::new(
+            engine.clone(),
+            auth.clone(),
+            config.tls.as_ref(),
+        )
+        .context("cannot set up the PostgreSQL wire protocol server")?;
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            postgres_server
+                .serve(postgres, stop)
+                .await
+                .context("PostgreSQL wire protocol server failed")
+        });
 
         let max_request = config.otlp.max_request_size.as_usize();
         let grpc_routes = otlp_grpc::routes(pipeline.clone(), max_request);
@@ -379,6 +403,7 @@ impl Server {
             otlp_http,
             api: api_addr,
             signals_grpc,
+            postgres: postgres_addr,
             services,
             shutdown,
             tasks,

@@ -16,6 +16,7 @@ mod e2e {
     pub mod metrics;
     pub mod parquet_readers;
     pub mod patterns;
+    pub mod postgres;
     pub mod prometheus;
     pub mod rollouts;
     pub mod router_api;
@@ -25,6 +26,7 @@ mod e2e {
     pub mod signals_kafka;
     pub mod signals_tls;
     pub mod signals_watch;
+    pub mod sql_docs;
     pub mod sql_http;
     pub mod telemetry;
     pub mod traces;

@@ -86,7 +86,7 @@ impl Node {
             &config_path,
             format!(
                 "data_dir = {data:?}\n[otlp]\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n\
-                 [api]\naddr = \"127.0.0.1:0\"\n{extra}\n\
+                 [api]\naddr = \"127.0.0.1:0\"\n[sql]\npostgres_addr = \"127.0.0.1:0\"\nflight_addr = \"127.0.0.1:0\"\n{extra}\n\
                  [kafka]\nbrokers = {brokers:?}\ngroup_id = \"grayscope-test\"\n\
                  initial_offset = \"earliest\"\ncommit_interval = \"200ms\"\n{kafka}\n\
                  [kafka.librdkafka_options]\n\"session.timeout.ms\" = \"6000\"\n\
