@@ -493,8 +493,8 @@ fn start_grayscope(dir: &Path) -> Server {
     std::fs::write(
         &config,
         format!(
-            "data_dir = {:?}\n[sql]\npostgres_addr = \"127.0.0.1:0\"\nflight_addr = \"127.0.0.1:0\"\n[otlp]\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n\
-             max_concurrent_requests = 256\n[api]\naddr = \"127.0.0.1:0\"\n\
+            "data_dir = {:?}\n[otlp]\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n\
+             max_concurrent_requests = 256\n[api]\naddr = \"127.0.0.1:0\"\n[sql]\npostgres_addr = \"127.0.0.1:0\"\nflight_addr = \"127.0.0.1:0\"\n\
              [store]\nflush_interval = \"5s\"\nmemory_limit = \"2GiB\"\n",
             dir.join("data")
         ),

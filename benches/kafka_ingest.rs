@@ -233,8 +233,8 @@ async fn main() {
     std::fs::write(
         &config,
         format!(
-            "data_dir = {:?}\n[sql]\npostgres_addr = \"127.0.0.1:0\"\nflight_addr = \"127.0.0.1:0\"\n[otlp]\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n\
-             [api]\naddr = \"127.0.0.1:0\"\n[kafka]\nbrokers = {:?}\ngroup_id = \"bench-{}\"\ninitial_offset = \"earliest\"\n\
+            "data_dir = {:?}\n[otlp]\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n\
+             [api]\naddr = \"127.0.0.1:0\"\n[sql]\npostgres_addr = \"127.0.0.1:0\"\nflight_addr = \"127.0.0.1:0\"\n[kafka]\nbrokers = {:?}\ngroup_id = \"bench-{}\"\ninitial_offset = \"earliest\"\n\
              [[kafka.topics]]\ntopic = \"otlp_spans\"\nsignal = \"traces\"\n",
             dir.path().join("data"),
             brokers,

@@ -62,7 +62,7 @@ log = { text = "redis timeout after {ms}ms on {host}", severity = "error", per_r
 
 fn config_text(data_dir: &Path, free_ports: bool) -> String {
     let listeners = if free_ports {
-        "[otlp]\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n\n[api]\naddr = \"127.0.0.1:0\"\n\n[sql]\npostgres_addr = \"127.0.0.1:0\"\nflight_addr = \"127.0.0.1:0\"\n"
+        "[otlp]\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n\n[api]\naddr = \"127.0.0.1:0\"\n[sql]\npostgres_addr = \"127.0.0.1:0\"\nflight_addr = \"127.0.0.1:0\"\n"
     } else {
         ""
     };

@@ -10,6 +10,7 @@ mod kafka;
 mod mine;
 mod reload;
 mod rollouts_api;
+mod security;
 mod serve;
 mod signals_api;
 mod sim;
@@ -58,6 +59,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // One TLS provider for the whole process: ring. reqwest also compiles
+    // aws-lc-rs in (see the workspace Cargo.toml), and with two providers
+    // rustls cannot pick a default by itself (tonic's and reqwest's TLS
+    // would panic). Failing means one is installed already: fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     // The demo talks on stdout; only warnings should interrupt it.
     let quiet = matches!(cli.command, Command::Demo(_));

@@ -12,6 +12,7 @@ use axum::Router;
 use axum::routing::get;
 use grayscope_analyze::rollouts::{Rollouts, now_nanos};
 use grayscope_core::Config;
+use grayscope_core::auth::{Authenticator, Role};
 use grayscope_ingest::{
     Labeler, Labeling, LogMining, LogMiningBuilder, Pipeline, otlp_grpc, otlp_http,
 };
@@ -23,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::reload::Reloader;
 use crate::rollouts_api;
+use crate::security::{self, RoleOf, Tls};
 use crate::signals_api::{self, SignalsApi};
 use crate::templates_source::MinerTemplates;
 
@@ -126,6 +128,8 @@ impl Services {
         let engine = QueryEngine::new(store.clone())
             .and_then(|engine| engine.with_templates(Arc::new(MinerTemplates(mining.clone()))))
             .context("cannot set up the SQL engine")?;
+        // The judge's own queries are ours: they do not queue behind users'
+        // queries for a slot. Every front end gets the limited engine.
         let rollouts = Rollouts::open(
             &config.data_dir,
             engine.clone(),
@@ -135,9 +139,10 @@ impl Services {
         )
         .await
         .context("cannot load the rollouts' state")?;
+        let engine = engine.with_limits(&config.sql);
         let metrics = grayscope_sinks::metrics::Metrics::new()?;
         let sinks = grayscope_sinks::Sinks::open(&config.signals, &config.data_dir, &metrics)
-            .context("cannot open the signal outbox")?;
+            .context("cannot set up the signals' outbox and destinations")?;
         let outbox = sinks.outbox();
         rollouts
             .attach_log(Arc::new(outbox.clone()))
@@ -186,9 +191,13 @@ async fn run(
     // port 0 and need to learn the ports.
     #[allow(clippy::print_stdout)]
     {
+        let watch = server
+            .signals_grpc
+            .map(|addr| format!(" signals_grpc={addr}"))
+            .unwrap_or_default();
         println!(
-            "listening otlp_grpc={} otlp_http={} api={} flight={}",
-            server.otlp_grpc, server.otlp_http, server.api, server.flight
+            "listening otlp_grpc={} otlp_http={} api={} postgres={} flight={}{watch}",
+            server.otlp_grpc, server.otlp_http, server.api, server.postgres, server.flight
         );
     }
     server.serve_until(shutdown_signal()).await
@@ -202,6 +211,10 @@ pub struct Server {
     pub otlp_http: SocketAddr,
     /// The HTTP API's address.
     pub api: SocketAddr,
+    /// The gRPC `Watch` stream's address, when `signals.grpc_addr` is set.
+    pub signals_grpc: Option<SocketAddr>,
+    /// The PostgreSQL wire protocol's address.
+    pub postgres: SocketAddr,
     /// The Arrow Flight SQL listener's address.
     pub flight: SocketAddr,
     services: Services,
@@ -230,27 +243,70 @@ impl Server {
         let grpc = bind("OTLP/gRPC", config.otlp.grpc_addr).await?;
         let http = bind("OTLP/HTTP", config.otlp.http_addr).await?;
         let api = bind("the HTTP API", config.api.addr).await?;
+        let watch = match config.signals.grpc_addr {
+            Some(addr) => Some(bind("the signals' gRPC Watch stream", addr).await?),
+            None => None,
+        };
+        let signals_grpc = watch.as_ref().map(TcpListener::local_addr).transpose()?;
+        let postgres = bind("the PostgreSQL wire protocol", config.sql.postgres_addr).await?;
         let flight = bind("Arrow Flight SQL", config.sql.flight_addr).await?;
-        let (otlp_grpc, otlp_http, api_addr, flight_addr) = (
+        let (otlp_grpc, otlp_http, api_addr, postgres_addr, flight_addr) = (
             grpc.local_addr()?,
             http.local_addr()?,
             api.local_addr()?,
+            postgres.local_addr()?,
             flight.local_addr()?,
         );
         tracing::info!(
-            %otlp_grpc, %otlp_http, api = %api_addr, flight = %flight_addr,
+            %otlp_grpc, %otlp_http, api = %api_addr, postgres = %postgres_addr, flight = %flight_addr,
             data_dir = %config.data_dir.display(), "grayscope serving"
         );
 
+        let auth = Authenticator::new(&config.auth);
+        let tls = config.tls.as_ref().map(Tls::load).transpose()?;
+        if auth.is_open() {
+            tracing::info!("no [[auth.tokens]]: every listener is open (loopback only)");
+        }
+
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let engine = crate::kafka::start(config, &pipeline, engine, &shutdown, &mut tasks)?;
+        let engine = crate::kafka::start(
+            config,
+            &pipeline,
+            engine,
+            &services.metrics,
+            &shutdown,
+            &mut tasks,
+        )?;
+
+        let postgres_server = grayscope_queries::postgres::PostgresServer::new(
+            engine.clone(),
+            auth.clone(),
+            config.tls.as_ref(),
+        )
+        .context("cannot set up the PostgreSQL wire protocol server")?;
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            postgres_server
+                .serve(postgres, stop)
+                .await
+                .context("PostgreSQL wire protocol server failed")
+        });
 
         let max_request = config.otlp.max_request_size.as_usize();
         let grpc_routes = otlp_grpc::routes(pipeline.clone(), max_request);
+        let mut grpc_server = tonic::transport::Server::builder();
+        if let Some(tls) = &tls {
+            grpc_server = grpc_server
+                .tls_config(tls.grpc())
+                .context("the TLS identity for OTLP/gRPC")?;
+        }
+        let mut grpc_server = grpc_server.layer(tonic::service::InterceptorLayer::new(
+            security::grpc_interceptor(auth.clone(), Role::Ingest),
+        ));
         let stop = shutdown.clone();
         tasks.spawn(async move {
-            tonic::transport::Server::builder()
+            grpc_server
                 .add_routes(grpc_routes)
                 .serve_with_incoming_shutdown(
                     tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
@@ -261,15 +317,13 @@ impl Server {
         });
 
         let mut flight_server = tonic::transport::Server::builder();
-        if let Some(tls) = &config.tls {
+        if let Some(tls) = &tls {
             flight_server = flight_server
-                .tls_config(tonic_tls(tls)?)
-                .context("cannot set up TLS for Arrow Flight SQL")?;
+                .tls_config(tls.grpc())
+                .context("the TLS identity for Arrow Flight SQL")?;
         }
-        let flight_routes = flight_server.add_service(flight_sql::service(
-            engine.clone(),
-            grayscope_core::auth::Authenticator::new(&config.auth),
-        ));
+        let flight_routes =
+            flight_server.add_service(flight_sql::service(engine.clone(), auth.clone()));
         let stop = shutdown.clone();
         tasks.spawn(async move {
             flight_routes
@@ -281,11 +335,43 @@ impl Server {
                 .context("Arrow Flight SQL server failed")
         });
 
-        let otlp_router = otlp_http::router(pipeline, max_request);
-        let stop = shutdown.clone();
+        if let Some(watch) = watch {
+            // The signal stream is read access: the query role, same TLS.
+            let routes = grayscope_sinks::watch::routes(
+                services.outbox.clone(),
+                services.metrics.sinks(),
+                shutdown.clone(),
+            );
+            let mut watch_server = tonic::transport::Server::builder();
+            if let Some(tls) = &tls {
+                watch_server = watch_server
+                    .tls_config(tls.grpc())
+                    .context("the TLS identity for the signals' Watch stream")?;
+            }
+            let mut watch_server = watch_server.layer(tonic::service::InterceptorLayer::new(
+                security::grpc_interceptor(auth.clone(), Role::Query),
+            ));
+            let stop = shutdown.clone();
+            tasks.spawn(async move {
+                watch_server
+                    .add_routes(routes)
+                    .serve_with_incoming_shutdown(
+                        tonic::transport::server::TcpIncoming::from(watch).with_nodelay(Some(true)),
+                        stop.cancelled_owned(),
+                    )
+                    .await
+                    .context("the signals' gRPC Watch server failed")
+            });
+        }
+
+        let otlp_router =
+            otlp_http::router(pipeline, max_request).layer(axum::middleware::from_fn_with_state(
+                (auth.clone(), security::ingest_role as RoleOf),
+                security::require_http,
+            ));
+        let (stop, otlp_tls) = (shutdown.clone(), tls.clone());
         tasks.spawn(async move {
-            axum::serve(http, otlp_router)
-                .with_graceful_shutdown(stop.cancelled_owned())
+            security::serve_http(http, otlp_tls, otlp_router, stop)
                 .await
                 .context("OTLP/HTTP server failed")
         });
@@ -325,10 +411,13 @@ impl Server {
             saver.await;
             Ok(())
         });
+        let api_router = api_router.layer(axum::middleware::from_fn_with_state(
+            (auth, security::api_role as RoleOf),
+            security::require_http,
+        ));
         let stop = shutdown.clone();
         tasks.spawn(async move {
-            axum::serve(api, api_router)
-                .with_graceful_shutdown(stop.cancelled_owned())
+            security::serve_http(api, tls, api_router, stop)
                 .await
                 .context("HTTP API server failed")
         });
@@ -336,6 +425,8 @@ impl Server {
             otlp_grpc,
             otlp_http,
             api: api_addr,
+            signals_grpc,
+            postgres: postgres_addr,
             flight: flight_addr,
             services,
             shutdown,
@@ -386,17 +477,6 @@ impl Server {
             None => Ok(()),
         }
     }
-}
-
-/// The certificate and key of `[tls]`, for a tonic listener.
-fn tonic_tls(
-    tls: &grayscope_core::config::TlsConfig,
-) -> anyhow::Result<tonic::transport::ServerTlsConfig> {
-    let read = |path: &Path| {
-        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
-    };
-    let identity = tonic::transport::Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
-    Ok(tonic::transport::ServerTlsConfig::new().identity(identity))
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

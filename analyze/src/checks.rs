@@ -21,6 +21,7 @@ use grayscope_queries::{QueryEngine, QueryResult};
 use tokio::sync::OnceCell;
 
 use crate::error::Result;
+use crate::slices::{self, Aggregate, SliceCache};
 use crate::sql::Window;
 use crate::stats::{Confidence, Movement};
 
@@ -36,6 +37,8 @@ pub(crate) struct Context<'a> {
     /// Answers of this evaluation by SQL text: checks that need the same
     /// numbers (log lines per cohort, requests per cohort) share one query.
     pub answers: Mutex<HashMap<String, Arc<OnceCell<Arc<QueryResult>>>>>,
+    /// The aggregates' final interval slices, kept across evaluations.
+    pub slices: &'a SliceCache,
 }
 
 impl Context<'_> {
@@ -48,6 +51,58 @@ impl Context<'_> {
         cell.get_or_try_init(|| async { crate::sql::run(self.engine, sql).await.map(Arc::new) })
             .await
             .cloned()
+    }
+
+    /// The answer of `aggregate` over `window`, from the slices earlier
+    /// evaluations kept and one query over the rest (see [`slices`]); once
+    /// per evaluation, however many checks ask.
+    pub async fn aggregate(
+        &self,
+        aggregate: &Aggregate,
+        window: Window,
+    ) -> Result<Arc<QueryResult>> {
+        let cell = {
+            let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+            let key = format!("aggregate {}", aggregate.sql(window));
+            answers.entry(key).or_default().clone()
+        };
+        cell.get_or_try_init(|| async {
+            let parts = self.aggregate_parts(aggregate, window).await?;
+            slices::merge(aggregate, parts).map(Arc::new)
+        })
+        .await
+        .cloned()
+    }
+
+    /// The rows of `aggregate` over `window`, slice by slice, unmerged: for
+    /// aggregates with many keys per slice (latency buckets), which their
+    /// check adds up itself.
+    pub async fn aggregate_parts(
+        &self,
+        aggregate: &Aggregate,
+        window: Window,
+    ) -> Result<Vec<arrow::array::RecordBatch>> {
+        let step = self.rollout.interval.get().as_nanos().max(1) as i64;
+        // A slice is final one interval after it ended.
+        let final_before = self.window.end.saturating_sub(step);
+        slices::run(
+            self.engine,
+            self.slices,
+            aggregate,
+            window,
+            step,
+            final_before,
+        )
+        .await
+    }
+
+    /// `service = '…' AND cohort IN (baseline, canary)`.
+    pub fn cohorts(&self) -> String {
+        format!(
+            "service = {} AND {}",
+            crate::sql::quote(&self.rollout.service),
+            crate::sql::cohorts_condition(&[self.baseline(), self.canary]),
+        )
     }
 
     pub fn baseline(&self) -> &str {
@@ -185,17 +240,34 @@ pub(crate) async fn run_all(cx: &Context<'_>) -> Result<Vec<Finding>> {
     futures::future::try_join_all(running).await
 }
 
-/// Each cohort's log lines in the window: `cohort, lines`.
-pub(crate) fn log_lines_sql(cx: &Context<'_>) -> String {
-    format!(
-        "SELECT cohort, count(*) AS lines FROM logs WHERE {} GROUP BY cohort",
-        cx.scope(cx.window)
-    )
+/// Each cohort's log lines and error records: `cohort, lines, events`
+/// (the L2 checks share it: one scan of the logs).
+pub(crate) fn log_lines(cx: &Context<'_>) -> Aggregate {
+    Aggregate {
+        keys: vec![("cohort".into(), "cohort".into())],
+        sums: vec![
+            ("count(*)".into(), "lines".into()),
+            (
+                format!(
+                    "sum(CASE WHEN severity_number >= {} THEN 1 ELSE 0 END)",
+                    log_rates::ERROR_SEVERITY
+                ),
+                "events".into(),
+            ),
+        ],
+        from: "logs".into(),
+        filter: cx.cohorts(),
+    }
 }
 
-/// (canary, baseline) of the integer column `column` of a per-cohort answer.
-pub(crate) async fn per_cohort(cx: &Context<'_>, sql: &str, column: &str) -> Result<(u64, u64)> {
-    let answer = cx.query(sql).await?;
+/// (canary, baseline) of the integer column `column` of a per-cohort
+/// aggregate over the window.
+pub(crate) async fn per_cohort(
+    cx: &Context<'_>,
+    aggregate: &Aggregate,
+    column: &str,
+) -> Result<(u64, u64)> {
+    let answer = cx.aggregate(aggregate, cx.window).await?;
     let (mut canary, mut baseline) = (0u64, 0u64);
     let cohorts = crate::sql::texts(&answer, "cohort")?;
     for (cohort, n) in cohorts.iter().zip(crate::sql::ints(&answer, column)?) {

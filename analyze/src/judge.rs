@@ -24,6 +24,7 @@ use grayscope_queries::QueryEngine;
 
 use crate::checks::{self, Context, Finding};
 use crate::error::{Error, Result};
+use crate::slices::SliceCache;
 use crate::sql::Window;
 use crate::stage::Evaluation;
 use crate::stats::multiple_testing::holm;
@@ -67,12 +68,25 @@ pub struct Assessment {
 }
 
 /// Evaluates `canary` of `rollout` over the window ending at `now`
-/// (nanoseconds since the epoch).
+/// (nanoseconds since the epoch), aggregating the whole window afresh.
 pub async fn assess(
     engine: &QueryEngine,
     rollout: &RolloutConfig,
     canary: &str,
     now: i64,
+) -> Result<Assessment> {
+    assess_with(engine, rollout, canary, now, &SliceCache::new()).await
+}
+
+/// [`assess`], reusing the interval slices that earlier evaluations of the
+/// rollout kept in `slices` and keeping this one's: each evaluation then
+/// reads only the newest rows of its window (see `slices.rs`).
+pub async fn assess_with(
+    engine: &QueryEngine,
+    rollout: &RolloutConfig,
+    canary: &str,
+    now: i64,
+    slices: &SliceCache,
 ) -> Result<Assessment> {
     let window = Window::ending_at(now, rollout.window.get().as_nanos() as i64);
     let confidence =
@@ -84,6 +98,7 @@ pub async fn assess(
         window,
         confidence,
         answers: Default::default(),
+        slices,
     };
     let mut findings = checks::run_all(&cx).await?;
     decide(rollout, &mut findings);

@@ -50,9 +50,11 @@ mod checks;
 pub mod error;
 pub mod judge;
 pub mod rollouts;
+mod slices;
 pub mod sql;
 pub mod stage;
 pub mod stats;
 pub mod verdict_rows;
 
 pub use error::{Error, Result};
+pub use slices::SliceCache;

@@ -23,7 +23,8 @@ use tokio::sync::{Mutex, broadcast};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::judge::assess;
+use crate::judge::assess_with;
+use crate::slices::SliceCache;
 use crate::stage::{Canary, Command, Event, Rules, Status};
 use crate::verdict_rows::{VerdictRow, batch};
 
@@ -132,6 +133,8 @@ struct Inner {
     /// The sinks' durable outbox: every change is appended (and synced)
     /// before the state that made it is saved.
     log: std::sync::OnceLock<Arc<dyn SignalLog>>,
+    /// Per rollout, the interval slices its evaluations keep.
+    slices: std::sync::Mutex<std::collections::HashMap<String, SliceCache>>,
 }
 
 impl std::fmt::Debug for Rollouts {
@@ -210,6 +213,7 @@ impl Rollouts {
                 state: Mutex::new(persisted),
                 changes,
                 log: std::sync::OnceLock::new(),
+                slices: Default::default(),
             }),
         };
         let state = rollouts.inner.state.lock().await;
@@ -299,6 +303,7 @@ impl Rollouts {
             .remove(name)
             .ok_or_else(|| Error::NoSuchRollout(name.to_owned()))?;
         self.save(&state).await?;
+        self.slices_of(name, true);
         Ok(removed)
     }
 
@@ -373,6 +378,16 @@ impl Rollouts {
         Ok(())
     }
 
+    /// The slices kept for the rollout `name` (forgotten with `forget`).
+    fn slices_of(&self, name: &str, forget: bool) -> SliceCache {
+        let mut all = self.inner.slices.lock().unwrap_or_else(|e| e.into_inner());
+        if forget {
+            all.remove(name);
+            return SliceCache::new();
+        }
+        all.entry(name.to_owned()).or_default().clone()
+    }
+
     /// Evaluates every canary of one rollout at `now`, moves their stages,
     /// records the judgements and publishes the changes.
     pub async fn evaluate(&self, name: &str, now: i64) -> Result<Vec<Judgement>> {
@@ -386,9 +401,10 @@ impl Rollouts {
             rollout.config.clone()
         };
         // Judge outside the lock: queries take time.
+        let slices = self.slices_of(name, false);
         let mut assessed = Vec::new();
         for cohort in &config.canary {
-            assessed.push(assess(&self.inner.engine, &config, cohort, now).await?);
+            assessed.push(assess_with(&self.inner.engine, &config, cohort, now, &slices).await?);
         }
         let mut state = self.inner.state.lock().await;
         let Some(rollout) = state.rollouts.get_mut(name) else {

@@ -515,3 +515,52 @@ async fn rollouts_created_through_the_api_stay_and_configured_ones_follow_the_fi
     assert!(instance.rollouts.list().await.is_empty());
     instance.close().await;
 }
+
+#[tokio::test]
+async fn evaluations_that_keep_interval_slices_judge_exactly_as_a_fresh_one() {
+    use grayscope_analyze::SliceCache;
+    use grayscope_analyze::judge::{assess, assess_with};
+
+    let dir = TempDir::new().unwrap();
+    let start = now() - 300 * SECOND;
+    let instance = Instance::open(&dir, CONFIG, start).await;
+    // Healthy for a minute, then slower and failing: the judgements change
+    // while the slices are reused.
+    let faults = "[[faults]]\ntarget = \"canary\"\nfrom = \"60s\"\nlatency_factor = 1.4\nextra_error_rate = 0.05\n";
+    instance.ingest(&scenario(150, faults), start).await;
+    let rollout = &instance.config.rollouts[0];
+    let slices = SliceCache::new();
+    // Ends on and off the interval grid, as a real clock gives them.
+    for offset_ms in [
+        60_000, 70_000, 80_250, 90_250, 100_900, 110_900, 120_000, 140_000,
+    ] {
+        let at = start + offset_ms * 1_000_000;
+        let kept = assess_with(&instance.engine, rollout, "canary", at, &slices)
+            .await
+            .unwrap()
+            .judgement;
+        let fresh = assess(&instance.engine, rollout, "canary", at)
+            .await
+            .unwrap()
+            .judgement;
+        // Everything but the example rows (`LIMIT 3` without an order may
+        // pick other rows each time it runs).
+        let figures = |judgement: &Judgement| {
+            judgement
+                .checks
+                .iter()
+                .map(|check| {
+                    let mut check = serde_json::to_value(check).unwrap();
+                    check.as_object_mut().unwrap().remove("evidence");
+                    check
+                })
+                .collect::<Vec<_>>()
+        };
+        for (kept, fresh) in figures(&kept).into_iter().zip(figures(&fresh)) {
+            assert_eq!(kept, fresh, "at +{offset_ms} ms");
+        }
+        assert_eq!(kept.score, fresh.score);
+    }
+    assert!(!slices.is_empty(), "no slice was kept");
+    instance.close().await;
+}

@@ -4,20 +4,28 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::execution::TaskContext;
+use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::logical_expr::LogicalPlan;
 use grayscope_core::Table;
+use grayscope_core::config::SqlConfig;
 use grayscope_store::Store;
 
 use crate::error::{Error, Result};
 use crate::kafka_tables::{self, KafkaSourceStatus};
+use crate::limits::{ClientTimeout, QueryLimits, QueryStream};
+use crate::read_only;
 use crate::system_tables;
 use crate::templates_table::{self, NoTemplates, TemplateSource, TemplatesTableProvider};
 use crate::{cohort_rule, trace_cohorts};
 
-/// Runs read-only SQL over every table of a store. Cheap to clone.
+/// Runs read-only SQL over every table of a store. Cheap to clone; clones
+/// share the session and the limits.
 #[derive(Clone)]
 pub struct QueryEngine {
     context: SessionContext,
+    /// `None`: no limits (the judge's own engine).
+    limits: Option<Arc<QueryLimits>>,
 }
 
 impl std::fmt::Debug for QueryEngine {
@@ -65,7 +73,20 @@ impl QueryEngine {
             templates_table::TABLE_NAME,
             Arc::new(TemplatesTableProvider::new(Arc::new(NoTemplates))),
         )?;
-        Ok(QueryEngine { context })
+        Ok(QueryEngine {
+            context,
+            limits: None,
+        })
+    }
+
+    /// This engine with `[sql]`'s limits on every query run through it (and
+    /// its clones): memory per query, time per query, queries at once (see
+    /// [`crate::limits`]). Without it, queries are unlimited.
+    pub fn with_limits(self, config: &SqlConfig) -> QueryEngine {
+        QueryEngine {
+            limits: Some(Arc::new(QueryLimits::new(config))),
+            ..self
+        }
     }
 
     /// Reads the `templates` table from `source` (the server's template
@@ -124,19 +145,61 @@ impl QueryEngine {
         &self.context
     }
 
-    /// Plans and runs one read-only statement.
+    /// Plans and runs one read-only statement, and returns the whole
+    /// result (for callers that need it all, such as the judge).
     pub async fn sql(&self, sql: &str) -> Result<QueryResult> {
+        self.stream(sql).await?.collect().await
+    }
+
+    /// Plans one read-only statement and starts it: the rows stream as they
+    /// are computed, under the engine's limits (the stream holds the
+    /// query's slot until it ends or is dropped, and ends with
+    /// [`Error::Timeout`] at the time limit).
+    pub async fn stream(&self, sql: &str) -> Result<QueryStream> {
         if sql.trim().is_empty() {
             return Err(Error::BadRequest("the SQL text is empty".to_owned()));
         }
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
-        let frame = self.context.sql_with_options(sql, options).await?;
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await?;
-        Ok(QueryResult { schema, batches })
+        let state = self.context.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let statement = state.sql_to_statement(sql, &dialect)?;
+        read_only::check_statement(&statement)?;
+        let plan = state.statement_to_plan(statement).await?;
+        self.execute(plan).await
+    }
+
+    /// Starts a plan made by a front end that parses SQL itself (the
+    /// PostgreSQL wire protocol), under the same rules as [`Self::stream`]:
+    /// it must only read, and it runs under the engine's limits.
+    pub async fn execute(&self, plan: LogicalPlan) -> Result<QueryStream> {
+        self.execute_within(plan, None).await
+    }
+
+    /// [`Self::execute`], with the client's own time limit when it is
+    /// shorter than `sql.timeout`.
+    pub async fn execute_within(
+        &self,
+        plan: LogicalPlan,
+        client_timeout: Option<ClientTimeout>,
+    ) -> Result<QueryStream> {
+        read_only::check_plan(&plan)?;
+        let state = self.context.state();
+        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        let Some(limits) = &self.limits else {
+            let physical = state.create_physical_plan(&plan).await?;
+            let batches = datafusion::physical_plan::execute_stream(physical, state.task_ctx())?;
+            return Ok(QueryStream { schema, batches });
+        };
+        let admission = limits.admit(client_timeout).await?;
+        let physical =
+            tokio::time::timeout_at(admission.deadline(), state.create_physical_plan(&plan))
+                .await
+                .map_err(|_| admission.timeout_error())??;
+        let task = TaskContext::from(&state).with_runtime(admission.runtime(state.runtime_env())?);
+        let batches = datafusion::physical_plan::execute_stream(physical, Arc::new(task))?;
+        Ok(QueryStream {
+            schema,
+            batches: admission.limit(batches),
+        })
     }
 }
 
@@ -162,19 +225,173 @@ mod tests {
         }
     }
 
+    async fn limited(
+        memory: u64,
+        timeout_ms: u64,
+        slots: usize,
+    ) -> (QueryEngine, tempfile::TempDir) {
+        let (engine, dir) = engine().await;
+        let config = SqlConfig {
+            memory_limit: grayscope_core::config::ByteSize(memory),
+            timeout: grayscope_core::config::ConfigDuration::from_millis(timeout_ms),
+            max_concurrent_queries: slots,
+            ..SqlConfig::default()
+        };
+        (engine.with_limits(&config), dir)
+    }
+
     #[tokio::test]
-    async fn writes_are_refused() {
-        let (engine, _dir) = engine().await;
-        for sql in [
-            "CREATE TABLE t (a INT)",
-            "INSERT INTO spans SELECT * FROM spans",
-            "DROP TABLE spans",
-            "SET datafusion.execution.batch_size = 1",
+    async fn writes_are_refused_and_named() {
+        let (engine, _dir) = limited(1 << 30, 10_000, 2).await;
+        for (sql, refused) in [
+            ("CREATE TABLE t (a INT)", "CREATE TABLE"),
+            ("CREATE TABLE t AS SELECT 1", "CREATE TABLE"),
+            ("CREATE VIEW v AS SELECT 1", "CREATE VIEW"),
+            (
+                "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
+                "CREATE EXTERNAL TABLE",
+            ),
+            ("INSERT INTO spans SELECT * FROM spans", "INSERT INTO"),
+            ("UPDATE spans SET name = 'x'", "UPDATE"),
+            ("DELETE FROM spans", "DELETE FROM"),
+            ("TRUNCATE TABLE spans", "TRUNCATE"),
+            ("DROP TABLE spans", "DROP TABLE"),
+            ("DROP SCHEMA system", "DROP SCHEMA"),
+            ("ALTER TABLE spans RENAME TO s", "ALTER TABLE"),
+            ("COPY spans TO '/tmp/spans.csv'", "COPY"),
+            ("COPY (SELECT 1) TO '/tmp/one.parquet'", "COPY"),
+            ("SET datafusion.execution.batch_size = 1", "SET"),
+            ("RESET datafusion.execution.batch_size", "RESET"),
+            ("PREPARE p AS SELECT 1", "PREPARE"),
+            (
+                "EXPLAIN INSERT INTO spans SELECT * FROM spans",
+                "INSERT INTO",
+            ),
         ] {
             let error = engine.sql(sql).await.unwrap_err();
-            assert!(matches!(error, Error::ReadOnly(_)), "{sql}: {error:?}");
+            assert!(
+                matches!(&error, Error::ReadOnly(what) if what == refused),
+                "{sql}: {error:?}"
+            );
             assert!(error.is_user_error());
+            let message = error.to_string();
+            assert!(
+                message.starts_with(&format!("{refused} is refused")),
+                "{message}"
+            );
+            assert!(message.contains("read-only"), "{message}");
         }
+        // Reads are not refused, and still run afterwards.
+        for sql in [
+            "SELECT count(*) FROM spans",
+            "WITH s AS (SELECT 1 AS one) SELECT * FROM s",
+            "EXPLAIN SELECT * FROM spans",
+            "SHOW TABLES",
+            "DESCRIBE spans",
+            "SELECT * FROM generate_series(1, 3)",
+        ] {
+            engine
+                .sql(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+
+    #[tokio::test]
+    async fn no_function_or_table_name_reads_files() {
+        let (engine, _dir) = limited(1 << 30, 10_000, 2).await;
+        for sql in [
+            "SELECT * FROM '/etc/passwd'",
+            "SELECT * FROM 'Cargo.toml'",
+            "SELECT * FROM read_parquet('x.parquet')",
+            "SELECT * FROM read_csv('/etc/passwd')",
+        ] {
+            let error = engine.sql(sql).await.unwrap_err();
+            assert!(error.is_user_error(), "{sql}: {error}");
+        }
+    }
+
+    /// Sorting a million integers needs several MiB.
+    const BIG_SORT: &str = "SELECT value FROM generate_series(1, 1000000) ORDER BY value DESC";
+
+    #[tokio::test]
+    async fn a_query_over_the_memory_limit_fails_while_another_runs() {
+        let (engine, _dir) = limited(1 << 20, 30_000, 4).await;
+        let (big, small) = tokio::join!(
+            engine.sql(BIG_SORT),
+            engine.sql("SELECT count(*) AS n FROM generate_series(1, 1000)")
+        );
+        let error = big.unwrap_err();
+        assert!(matches!(error, Error::MemoryLimit { .. }), "{error:?}");
+        assert!(error.is_resources_exhausted());
+        let message = error.to_string();
+        assert!(message.contains("1MiB (sql.memory_limit)"), "{message}");
+        assert_eq!(small.unwrap().num_rows(), 1);
+        // The limit is per query: the same sort fits in a larger one.
+        let (roomy, _dir) = limited(256 << 20, 30_000, 4).await;
+        assert_eq!(roomy.sql(BIG_SORT).await.unwrap().num_rows(), 1_000_000);
+    }
+
+    #[tokio::test]
+    async fn a_slow_query_is_cancelled_at_the_time_limit() {
+        let (engine, _dir) = limited(1 << 30, 300, 4).await;
+        let started = std::time::Instant::now();
+        let error = engine
+            .sql("SELECT count(*) FROM generate_series(1, 1000000000000)")
+            .await
+            .unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            "the query was cancelled after 300ms (sql.timeout)"
+        );
+        assert!(
+            elapsed >= std::time::Duration::from_millis(300),
+            "{elapsed:?}"
+        );
+        assert!(
+            elapsed < std::time::Duration::from_secs(5),
+            "stopped late: {elapsed:?}"
+        );
+        // Its slot is free again.
+        assert_eq!(engine.sql("SELECT 1").await.unwrap().num_rows(), 1);
+    }
+
+    #[tokio::test]
+    async fn queries_beyond_the_concurrency_limit_wait_then_fail() {
+        let (engine, _dir) = limited(1 << 30, 400, 1).await;
+        let running = engine.stream("SELECT 1 AS one").await.unwrap();
+        let started = std::time::Instant::now();
+        let error = engine.sql("SELECT 2").await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::Busy {
+                    max_concurrent: 1,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(started.elapsed() >= std::time::Duration::from_millis(400));
+        // The unread query's own time ran out meanwhile.
+        let error = running.collect().await.unwrap_err();
+        assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
+        // Reading a stream to its end frees its slot, as dropping it does.
+        let mut held = engine.stream("SELECT 3").await.unwrap();
+        while futures::StreamExt::next(&mut held.batches).await.is_some() {}
+        assert_eq!(engine.sql("SELECT 4").await.unwrap().num_rows(), 1);
+        drop(held);
+        // A waiting query gets a slot as soon as one frees.
+        let holder = engine.stream("SELECT 5").await.unwrap();
+        let waiter = tokio::spawn({
+            let engine = engine.clone();
+            async move { engine.sql("SELECT 6").await.map(|r| r.num_rows()) }
+        });
+        tokio::task::yield_now().await;
+        drop(holder);
+        assert_eq!(waiter.await.unwrap().unwrap(), 1);
     }
 
     #[tokio::test]

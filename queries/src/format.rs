@@ -153,7 +153,7 @@ fn is_nested(data_type: &DataType) -> bool {
 }
 
 /// Renders a column as text, as the pretty printer shows it.
-fn render_as_text(column: &ArrayRef) -> Result<ArrayRef, ArrowError> {
+pub(crate) fn render_as_text(column: &ArrayRef) -> Result<ArrayRef, ArrowError> {
     let options = FormatOptions::default();
     let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
     let mut builder = StringBuilder::with_capacity(column.len(), column.len() * 16);

@@ -38,7 +38,7 @@ impl DeliveryState {
 /// One signal's delivery to one destination.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
-    /// The destination (`webhook:<name>`, `kafka`).
+    /// The destination (`webhook:<name>`, `kafka`, `grafana`).
     pub destination: String,
     /// The signal's id.
     pub signal_id: String,

@@ -28,7 +28,7 @@ pub enum Error {
         reason: String,
     },
     /// A destination could not be set up (bad URL, client options).
-    #[error("cannot set up the {what} destination")]
+    #[error("cannot set up the {what} destination: {reason}")]
     Setup {
         /// Which destination.
         what: String,

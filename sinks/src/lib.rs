@@ -4,8 +4,14 @@
 //! - [`outbox`]: the durable outbox in `<data_dir>/signals/`; the judge
 //!   appends each signal (and syncs it) before it saves the rollout state,
 //!   and every destination delivers from it with its own cursor;
-//! - [`webhook`]: signed `POST`s ([`signature`]), retried with
-//!   [`backoff`] and jitter up to a deadline;
+//! - [`destination`]'s worker, one per destination: reads the outbox after
+//!   its cursor, retries with [`backoff`] and jitter up to a deadline, and
+//!   moves the cursor once a signal is settled. The destinations:
+//!   [`webhook`] (signed `POST`s, [`signature`], over http or https),
+//!   [`kafka`] (a topic keyed by rollout, idempotent producer) and
+//!   [`grafana`] (an annotation per verdict change);
+//! - [`watch`]: the gRPC `Watch` stream routers subscribe to, replaying the
+//!   outbox from their last sequences and then following it;
 //! - [`deliveries`]: the state of recent deliveries (`system.deliveries`);
 //! - [`metrics`]: the Prometheus exposition of `/metrics`.
 //!
@@ -21,10 +27,14 @@
 
 pub mod backoff;
 pub mod deliveries;
+mod destination;
 mod error;
+pub mod grafana;
+pub mod kafka;
 pub mod metrics;
 pub mod outbox;
 pub mod signature;
+pub mod watch;
 pub mod webhook;
 
 use std::path::Path;
@@ -38,6 +48,9 @@ pub use deliveries::{Deliveries, Delivery, DeliveryState};
 pub use error::{Error, Result};
 pub use outbox::{Entry, Outbox};
 
+use crate::destination::Destination as _;
+use crate::grafana::GrafanaSink;
+use crate::kafka::KafkaSink;
 use crate::metrics::{Metrics, SinkMetrics};
 use crate::webhook::WebhookSink;
 
@@ -48,6 +61,8 @@ pub struct Sinks {
     deliveries: Deliveries,
     metrics: SinkMetrics,
     webhooks: Vec<WebhookSink>,
+    kafka: Option<KafkaSink>,
+    grafana: Option<GrafanaSink>,
 }
 
 impl Sinks {
@@ -60,25 +75,31 @@ impl Sinks {
         let webhooks = config
             .webhooks
             .iter()
-            .map(|hook| {
-                WebhookSink::new(
-                    hook.clone(),
-                    outbox.clone(),
-                    deliveries.clone(),
-                    sink_metrics.clone(),
-                )
-            })
+            .map(|hook| WebhookSink::new(hook.clone()))
             .collect::<Result<Vec<_>>>()?;
+        let kafka = config.kafka.clone().map(KafkaSink::new).transpose()?;
+        let grafana = config
+            .grafana
+            .clone()
+            .map(|g| GrafanaSink::new(g, sink_metrics.clone()))
+            .transpose()?;
         // Register every cursor now: a destination must see every signal
         // appended from here on, even before its worker starts.
-        for hook in &webhooks {
-            outbox.cursor(hook.destination())?;
+        let names = webhooks
+            .iter()
+            .map(|hook| hook.destination())
+            .chain(kafka.as_ref().map(|k| k.name()))
+            .chain(grafana.as_ref().map(|g| g.name()));
+        for name in names {
+            outbox.cursor(name)?;
         }
         Ok(Sinks {
             outbox,
             deliveries,
             metrics: sink_metrics,
             webhooks,
+            kafka,
+            grafana,
         })
     }
 
@@ -92,11 +113,31 @@ impl Sinks {
         self.deliveries.clone()
     }
 
+    fn worker<D: destination::Destination>(
+        &self,
+        destination: D,
+        shutdown: &CancellationToken,
+    ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        destination::run(
+            destination,
+            self.outbox.clone(),
+            self.deliveries.clone(),
+            self.metrics.clone(),
+            shutdown.clone(),
+        )
+    }
+
     /// Runs every destination until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<()> {
         let mut workers = JoinSet::new();
-        for hook in self.webhooks {
-            workers.spawn(hook.run(shutdown.clone()));
+        for hook in std::mem::take(&mut self.webhooks) {
+            workers.spawn(self.worker(hook, &shutdown));
+        }
+        if let Some(kafka) = self.kafka.take() {
+            workers.spawn(self.worker(kafka, &shutdown));
+        }
+        if let Some(grafana) = self.grafana.take() {
+            workers.spawn(self.worker(grafana, &shutdown));
         }
         workers.spawn(count_signals(
             self.outbox.clone(),

@@ -154,6 +154,17 @@ fn register<T: prometheus::core::Collector + Clone + 'static>(
 }
 
 impl Metrics {
+    /// Adds metrics another component computes at each scrape (such as
+    /// the Kafka source's lag), exposed beside grayscope's own.
+    pub fn register_collector(
+        &self,
+        collector: Box<dyn prometheus::core::Collector>,
+    ) -> Result<()> {
+        self.registry
+            .register(collector)
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
     /// A registry with every metric, all zero.
     pub fn new() -> Result<Metrics> {
         let r = Registry::new();
@@ -325,6 +336,8 @@ impl Metrics {
                 &["outcome"],
             )?,
         };
+        // Zero, not absent, until the first router subscribes.
+        sinks.watchers.with_label_values::<&str>(&[]).set(0);
         let queries = ic(
             "grayscope_sql_queries_total",
             "SQL requests over HTTP, by outcome (ok, user_error, error).",
@@ -515,19 +528,6 @@ impl SinkMetrics {
             .inc();
     }
 
-    /// A webhook attempt was made.
-    pub fn webhook_attempt(&self, endpoint: &str) {
-        self.attempts
-            .with_label_values(&[&format!("webhook:{endpoint}")])
-            .inc();
-    }
-
-    /// A destination accepted a signal after `_spent` of trying.
-    pub fn delivered(&self, endpoint: &str, signal: &Signal, _spent: Duration) {
-        let destination = format!("webhook:{endpoint}");
-        self.delivered_to(&destination, signal);
-    }
-
     /// `destination` accepted `signal`.
     pub fn delivered_to(&self, destination: &str, signal: &Signal) {
         self.deliveries
@@ -536,11 +536,6 @@ impl SinkMetrics {
         if let Some(age) = crate::age_seconds(&signal.time) {
             self.latency.with_label_values(&[destination]).observe(age);
         }
-    }
-
-    /// A webhook gave a signal up.
-    pub fn failed(&self, endpoint: &str) {
-        self.failed_to(&format!("webhook:{endpoint}"));
     }
 
     /// `destination` gave a signal up.

@@ -17,6 +17,10 @@ pub struct Server {
     pub api: SocketAddr,
     /// The Arrow Flight SQL listener.
     pub flight: SocketAddr,
+    /// The signals' gRPC Watch stream, when `signals.grpc_addr` is set.
+    pub signals_grpc: Option<SocketAddr>,
+    /// The PostgreSQL wire protocol listener.
+    pub postgres: SocketAddr,
     /// The configuration file the server was started with.
     pub config_path: PathBuf,
     _data_dir: tempfile::TempDir,
@@ -35,13 +39,19 @@ impl Server {
 
     /// Starts a server with `extra` appended to its `[otlp]` table.
     pub fn start_with(otlp_extra: &str) -> Server {
-        Server::start_configured(otlp_extra, "")
+        Server::start_configured(otlp_extra, "", "")
     }
 
     /// Starts a server whose configuration ends with `tables` (any tables
     /// but `[otlp]` and `[api]`, which hold the free ports).
     pub fn start_with_config(tables: &str) -> Server {
-        Server::start_configured("", tables)
+        Server::start_configured("", "", tables)
+    }
+
+    /// Starts a server with `sql_extra` appended to its `[sql]` table
+    /// (which holds the free SQL ports) and `tables` at the end.
+    pub fn start_with_sql(sql_extra: &str, tables: &str) -> Server {
+        Server::start_configured("", sql_extra, tables)
     }
 
     /// The configuration text `start_with_config(tables)` writes, for a test
@@ -52,10 +62,10 @@ impl Server {
     }
 
     pub fn config_text(&self, tables: &str) -> String {
-        Server::config(self._data_dir.path(), "", tables)
+        Server::config(self._data_dir.path(), "", "", tables)
     }
 
-    fn config(dir: &std::path::Path, otlp_extra: &str, tables: &str) -> String {
+    fn config(dir: &std::path::Path, otlp_extra: &str, sql_extra: &str, tables: &str) -> String {
         format!(
             "data_dir = {data:?}\n\
              [sql]\n\
@@ -67,15 +77,19 @@ impl Server {
              {otlp_extra}\n\
              [api]\n\
              addr = \"127.0.0.1:0\"\n\
+             [sql]\n\
+             postgres_addr = \"127.0.0.1:0\"\n\
+             flight_addr = \"127.0.0.1:0\"\n\
+             {sql_extra}\n\
              {tables}\n",
             data = dir.join("data"),
         )
     }
 
-    fn start_configured(otlp_extra: &str, tables: &str) -> Server {
+    fn start_configured(otlp_extra: &str, sql_extra: &str, tables: &str) -> Server {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let config_path = data_dir.path().join("grayscope.toml");
-        let config = Server::config(data_dir.path(), otlp_extra, tables);
+        let config = Server::config(data_dir.path(), otlp_extra, sql_extra, tables);
         std::fs::write(&config_path, config).expect("write config");
         Server::launch(data_dir, config_path)
     }
@@ -130,6 +144,11 @@ impl Server {
             http: addr("otlp_http"),
             api: addr("api"),
             flight: addr("flight"),
+            signals_grpc: line
+                .split_whitespace()
+                .find_map(|part| part.strip_prefix("signals_grpc="))
+                .and_then(|a| a.parse().ok()),
+            postgres: addr("postgres"),
             child,
             config_path,
             _data_dir: data_dir,
@@ -180,6 +199,21 @@ impl Server {
     /// The process id of the server.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Waits up to `timeout` for the server to exit by itself (after a
+    /// signal): its exit status, or `None` while it still runs.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// URL of an HTTP API path (`/api/v1/admin/reload`, …).

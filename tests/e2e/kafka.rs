@@ -85,8 +85,8 @@ impl Node {
         std::fs::write(
             &config_path,
             format!(
-                "data_dir = {data:?}\n[sql]\npostgres_addr = \"127.0.0.1:0\"\nflight_addr = \"127.0.0.1:0\"\n[otlp]\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n\
-                 [api]\naddr = \"127.0.0.1:0\"\n{extra}\n\
+                "data_dir = {data:?}\n[otlp]\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n\
+                 [api]\naddr = \"127.0.0.1:0\"\n[sql]\npostgres_addr = \"127.0.0.1:0\"\nflight_addr = \"127.0.0.1:0\"\n{extra}\n\
                  [kafka]\nbrokers = {brokers:?}\ngroup_id = \"grayscope-test\"\n\
                  initial_offset = \"earliest\"\ncommit_interval = \"200ms\"\n{kafka}\n\
                  [kafka.librdkafka_options]\n\"session.timeout.ms\" = \"6000\"\n\
@@ -156,6 +156,15 @@ impl Node {
         let body: Json = response.json().await.unwrap();
         assert_eq!(status, 200, "{sql}: {body}");
         body["rows"].clone()
+    }
+
+    /// The `/metrics` exposition.
+    async fn metrics(&self) -> String {
+        let response = reqwest::get(format!("http://{}/metrics", self.api))
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+        response.text().await.unwrap()
     }
 
     async fn count(&self, sql: &str) -> i64 {
@@ -430,6 +439,42 @@ async fn collector_messages_of_every_encoding_are_stored_as_exact_rows() {
     assert_eq!(
         source,
         json!([{"messages": 5, "records": 7, "dead_letters": 0, "duplicate_spans": 0}])
+    );
+
+    // The same lag and counters in /metrics, one series per partition.
+    let exposition = node.metrics().await;
+    let value = |metric: &str, topic: &str, partition: i32| -> Option<f64> {
+        let (topic, partition) = (
+            format!("topic=\"{topic}\""),
+            format!("partition=\"{partition}\""),
+        );
+        exposition.lines().find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            (series.starts_with(&format!("{metric}{{"))
+                && series.contains(&topic)
+                && series.contains(&partition))
+            .then(|| value.parse().unwrap())
+        })
+    };
+    let mut consumed = 0.0;
+    for (topic, partition) in [
+        ("otlp_spans", 0),
+        ("otlp_spans", 1),
+        ("otlp_metrics", 0),
+        ("otlp_logs", 0),
+        ("app_logs", 0),
+    ] {
+        let lag = value("grayscope_kafka_consumer_lag_messages", topic, partition);
+        assert_eq!(lag, Some(0.0), "{topic}/{partition} lag in:\n{exposition}");
+        let committed = value("grayscope_kafka_committed_offset", topic, partition);
+        let high = value("grayscope_kafka_high_watermark", topic, partition);
+        assert_eq!(committed, high, "{topic}/{partition}");
+        consumed += value("grayscope_kafka_messages_total", topic, partition).unwrap_or(0.0);
+    }
+    assert_eq!(consumed, 5.0, "{exposition}");
+    assert!(
+        exposition.contains("grayscope_kafka_events_total{event=\"records_stored\"} 7"),
+        "{exposition}"
     );
 }
 

@@ -340,8 +340,8 @@ impl Node {
         std::fs::write(
             &config_path,
             format!(
-                "data_dir = {data:?}\n[sql]\npostgres_addr = \"127.0.0.1:0\"\nflight_addr = \"127.0.0.1:0\"\n[otlp]\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n\
-                 [api]\naddr = \"127.0.0.1:0\"\n{tables}\n",
+                "data_dir = {data:?}\n[otlp]\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n\
+                 [api]\naddr = \"127.0.0.1:0\"\n[sql]\npostgres_addr = \"127.0.0.1:0\"\nflight_addr = \"127.0.0.1:0\"\n{tables}\n",
                 data = dir.join("data"),
             ),
         )

@@ -13,14 +13,15 @@ use super::harness::Server;
 use super::signals::{command, create};
 
 /// A Prometheus server on a free loopback port, killed on drop.
-struct Prometheus {
+pub struct Prometheus {
     child: Child,
     url: String,
     _dir: tempfile::TempDir,
 }
 
 impl Prometheus {
-    fn start(target: std::net::SocketAddr) -> Prometheus {
+    /// Starts one that scrapes `target` every second.
+    pub fn start(target: std::net::SocketAddr) -> Prometheus {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -57,7 +58,7 @@ impl Prometheus {
     }
 
     /// Runs an instant query until it returns series (or 30 s pass).
-    async fn series(&self, query: &str) -> Vec<Value> {
+    pub async fn series(&self, query: &str) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let answer = reqwest::Client::new()

@@ -112,6 +112,34 @@ impl Receiver {
         (rx, addr)
     }
 
+    /// Serves `self` over TLS (`https://`) with `tls` on a free loopback port.
+    pub async fn serve_tls(
+        self,
+        tls: Arc<tokio_rustls::rustls::ServerConfig>,
+    ) -> (Arc<Receiver>, SocketAddr) {
+        let rx = Arc::new(self);
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(rx.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let listener = TlsListener {
+            tcp: listener,
+            acceptor: tokio_rustls::TlsAcceptor::from(tls),
+        };
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (rx, addr)
+    }
+
+    /// Every accepted signal by id.
+    pub async fn bodies(&self) -> HashMap<String, Value> {
+        let accepted = self.accepted.lock().await;
+        accepted
+            .iter()
+            .map(|(s, _)| (s["id"].as_str().unwrap().to_owned(), s.clone()))
+            .collect()
+    }
+
     async fn ids(&self) -> Vec<String> {
         let accepted = self.accepted.lock().await;
         accepted
@@ -120,7 +148,8 @@ impl Receiver {
             .collect()
     }
 
-    async fn wait_for(&self, n: usize, within: Duration) -> Vec<String> {
+    /// The accepted ids, once there are `n` (or `within` passed).
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<String> {
         let deadline = Instant::now() + within;
         loop {
             let ids = self.ids().await;
@@ -129,6 +158,33 @@ impl Receiver {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// A TLS listener for axum: accepts TCP, then the TLS handshake (one at a
+/// time: enough for a test's receiver).
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, peer)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(stream).await {
+                return (tls, peer);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
     }
 }
 

@@ -78,3 +78,27 @@ async fn bad_sql_gets_400_with_the_engines_message() {
     // Still serving.
     assert_eq!(server.count("SELECT count(*) AS n FROM spans").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sql_limits_hold_over_http() {
+    let server = Server::start_with_sql("memory_limit = \"1MiB\"\ntimeout = \"2s\"\n", "");
+    let (status, body) = server
+        .sql_raw("SELECT value FROM generate_series(1, 1000000) ORDER BY value DESC")
+        .await;
+    assert_eq!(status, 503, "{body}");
+    let message = body["error"].as_str().unwrap();
+    assert!(message.contains("1MiB (sql.memory_limit)"), "{message}");
+
+    let started = std::time::Instant::now();
+    let (status, body) = server
+        .sql_raw("SELECT count(*) FROM generate_series(1, 1000000000000)")
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body["error"],
+        json!("the query was cancelled after 2s (sql.timeout)")
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // Small queries still run.
+    assert_eq!(server.count("SELECT count(*) AS n FROM spans").await, 0);
+}

@@ -7,6 +7,7 @@ use grayscope_core::verdict::{Direction, Level, Outcome};
 
 use super::{Context, Finding, blank, evidence};
 use crate::error::Result;
+use crate::slices::Aggregate;
 use crate::sql::{Window, ints, quote, texts};
 use crate::stats::{Proportion, compare_proportions};
 
@@ -14,17 +15,24 @@ use crate::stats::{Proportion, compare_proportions};
 const FAILED: &str = "(status_code = 'error' OR http_status_code >= 500)";
 
 /// Requests and failed requests per cohort (request_rate asks the same).
-pub(super) fn counts_sql(cx: &Context<'_>, window: Window) -> String {
-    format!(
-        "SELECT cohort, count(*) AS requests, sum(CASE WHEN {FAILED} THEN 1 ELSE 0 END) AS errors \
-         FROM spans WHERE kind = 'server' AND {} GROUP BY cohort",
-        cx.scope(window)
-    )
+pub(super) fn requests(cx: &Context<'_>) -> Aggregate {
+    Aggregate {
+        keys: vec![("cohort".into(), "cohort".into())],
+        sums: vec![
+            ("count(*)".into(), "requests".into()),
+            (
+                format!("sum(CASE WHEN {FAILED} THEN 1 ELSE 0 END)"),
+                "errors".into(),
+            ),
+        ],
+        from: "spans".into(),
+        filter: format!("kind = 'server' AND {}", cx.cohorts()),
+    }
 }
 
-/// (canary, baseline) as (errors, requests).
-async fn counts(cx: &Context<'_>, sql: &str) -> Result<((u64, u64), (u64, u64))> {
-    let answer = cx.query(sql).await?;
+/// (canary, baseline) as (errors, requests) in `window`.
+async fn counts(cx: &Context<'_>, window: Window) -> Result<((u64, u64), (u64, u64))> {
+    let answer = cx.aggregate(&requests(cx), window).await?;
     let cohorts = texts(&answer, "cohort")?;
     let requests = ints(&answer, "requests")?;
     let errors = ints(&answer, "errors")?;
@@ -51,9 +59,8 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
         check.critical,
         "fisher_exact",
     );
-    let sql = counts_sql(cx, cx.window);
-    result.sql.push(sql.clone());
-    let ((ck, cn), (bk, bn)) = counts(cx, &sql).await?;
+    result.sql.push(requests(cx).sql(cx.window));
+    let ((ck, cn), (bk, bn)) = counts(cx, cx.window).await?;
     let rate = |k: u64, n: u64| (n > 0).then(|| k as f64 / n as f64);
     result.canary.samples = cn;
     result.baseline.samples = bn;
@@ -107,7 +114,7 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
     }
 
     // Is the baseline worse than just before?
-    let ((_, _), (pk, pn)) = counts(cx, &counts_sql(cx, cx.window.previous())).await?;
+    let ((_, _), (pk, pn)) = counts(cx, cx.window.previous()).await?;
     let mut baseline_degraded = baseline_over_limit;
     if pn >= check.min_samples
         && let (Ok(now), Ok(before)) = (Proportion::new(bk, bn), Proportion::new(pk, pn))
@@ -130,6 +137,27 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
         ));
     }
 
+    // Evidence, for a canary that may be judged worse: failed requests.
+    if test.p_value < cx.rollout.alpha || canary_over_limit {
+        failed_requests(cx, &mut result).await?;
+    }
+
+    Ok(Finding {
+        p_value: Some(test.p_value),
+        material,
+        movement: test.movement,
+        canary_over_limit,
+        baseline_degraded,
+        nodata: false,
+        result,
+    })
+}
+
+/// Up to three failed canary requests, as evidence.
+async fn failed_requests(
+    cx: &Context<'_>,
+    result: &mut grayscope_core::verdict::CheckResult,
+) -> Result<()> {
     let failed = format!(
         "SELECT trace_id, name, status_message, http_status_code FROM spans WHERE kind = 'server' AND {FAILED} \
          AND service = {} AND cohort = {} AND {} LIMIT 3",
@@ -153,14 +181,5 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
         .collect();
     result.evidence = evidence("failed_request", summaries, texts(&rows, "trace_id")?);
     result.sql.push(failed);
-
-    Ok(Finding {
-        p_value: Some(test.p_value),
-        material,
-        movement: test.movement,
-        canary_over_limit,
-        baseline_degraded,
-        nodata: false,
-        result,
-    })
+    Ok(())
 }

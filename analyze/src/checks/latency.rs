@@ -3,22 +3,99 @@
 //! Hodges-Lehmann shift with its confidence interval for "by how much",
 //! the quantiles for people, and the absolute p99 limit for both cohorts.
 
+use arrow::array::{Array, Int64Array, RecordBatch, StringArray};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
 use grayscope_core::verdict::{Level, Outcome};
 
 use super::{Context, Finding, blank, evidence};
-use crate::error::Result;
-use crate::sql::{Window, floats, quote, split_floats, texts};
-use crate::stats::quantiles::quantiles_unsorted;
+use crate::error::{Error, Result};
+use crate::slices::Aggregate;
+use crate::sql::{Window, floats, quote, texts};
 use crate::stats::{Sample, hodges_lehmann, mann_whitney};
 
-/// Relative grid of the latency samples (see [`Sample::log_quantized`]).
+/// Relative grid of the latency samples: each duration is counted at the
+/// centre of its cell of a logarithmic grid of ratio 1 + QUANTUM, so it
+/// moves by at most QUANTUM / 2 relative (0.05 %).
 const QUANTUM: f64 = 1e-3;
 
-fn durations_sql(cx: &Context<'_>, window: Window) -> String {
-    format!(
-        "SELECT cohort, duration_ns / 1e6 AS ms FROM spans WHERE kind = 'server' AND {}",
-        cx.scope(window)
-    )
+/// Server-span durations per cohort on the grid: `cohort, bucket, n`, with
+/// `bucket` = round(ln(duration_ns) / ln(1 + QUANTUM)), null for durations
+/// of zero or less. The grid is computed where the rows are, so a window of
+/// a million durations comes back as a few thousand buckets per cohort.
+fn durations(cx: &Context<'_>) -> Aggregate {
+    Aggregate {
+        keys: vec![
+            ("cohort".into(), "cohort".into()),
+            (
+                format!(
+                    "CASE WHEN duration_ns > 0 THEN CAST(round(ln(CAST(duration_ns AS DOUBLE)) / {}) AS BIGINT) END",
+                    QUANTUM.ln_1p()
+                ),
+                "bucket".into(),
+            ),
+        ],
+        sums: vec![("count(*)".into(), "n".into())],
+        from: "spans".into(),
+        filter: format!("kind = 'server' AND {}", cx.cohorts()),
+    }
+}
+
+/// The bucket's duration in milliseconds.
+fn bucket_ms(bucket: Option<i64>) -> f64 {
+    bucket.map_or(0.0, |b| (b as f64 * QUANTUM.ln_1p()).exp() / 1e6)
+}
+
+/// (canary, baseline) samples of `window`, from the slices' buckets.
+async fn samples(cx: &Context<'_>, window: Window) -> Result<(Sample, Sample)> {
+    let parts = cx.aggregate_parts(&durations(cx), window).await?;
+    let (mut canary, mut baseline) = (Vec::new(), Vec::new());
+    for part in &parts {
+        add_buckets(part, cx.canary, &mut canary, &mut baseline)?;
+    }
+    Ok((
+        Sample::from_weighted(canary),
+        Sample::from_weighted(baseline),
+    ))
+}
+
+fn add_buckets(
+    part: &RecordBatch,
+    canary: &str,
+    canary_pairs: &mut Vec<(f64, u64)>,
+    baseline_pairs: &mut Vec<(f64, u64)>,
+) -> Result<()> {
+    let column = |name: &str, to: &DataType| {
+        let array = part
+            .column_by_name(name)
+            .ok_or_else(|| Error::Internal(format!("latency: no column {name}")))?;
+        cast(array, to).map_err(|e| Error::Internal(format!("latency: {e}")))
+    };
+    let (cohorts, buckets, counts) = (
+        column("cohort", &DataType::Utf8)?,
+        column("bucket", &DataType::Int64)?,
+        column("n", &DataType::Int64)?,
+    );
+    let (Some(cohorts), Some(buckets), Some(counts)) = (
+        cohorts.as_any().downcast_ref::<StringArray>(),
+        buckets.as_any().downcast_ref::<Int64Array>(),
+        counts.as_any().downcast_ref::<Int64Array>(),
+    ) else {
+        return Err(Error::Internal("latency: bucket columns".into()));
+    };
+    for row in 0..part.num_rows() {
+        if cohorts.is_null(row) {
+            continue;
+        }
+        let bucket = (!buckets.is_null(row)).then(|| buckets.value(row));
+        let pair = (bucket_ms(bucket), counts.value(row).max(0) as u64);
+        if cohorts.value(row) == canary {
+            canary_pairs.push(pair);
+        } else {
+            baseline_pairs.push(pair);
+        }
+    }
+    Ok(())
 }
 
 pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
@@ -31,19 +108,21 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
         check.critical,
         "mann_whitney_u",
     );
-    let sql = durations_sql(cx, cx.window);
-    result.sql.push(sql.clone());
-    let answer = cx.query(&sql).await?;
-    let (mut canary, mut baseline) = split_floats(&answer, "ms", cx.canary)?;
-    let figures = |values: &mut Vec<f64>| {
-        let q = quantiles_unsorted(values, &[0.5, 0.9, 0.99]);
-        q.into_iter()
-            .map(|v| v.unwrap_or(f64::NAN))
+    result.sql.push(format!(
+        "SELECT cohort, duration_ns / 1e6 AS ms FROM spans WHERE kind = 'server' AND {} AND {}",
+        cx.cohorts(),
+        cx.window.condition()
+    ));
+    let (canary_sample, baseline_sample) = samples(cx, cx.window).await?;
+    let figures = |sample: &Sample| {
+        [0.5, 0.9, 0.99]
+            .iter()
+            .map(|&q| sample.quantile(q).unwrap_or(f64::NAN))
             .collect::<Vec<_>>()
     };
-    let (cq, bq) = (figures(&mut canary), figures(&mut baseline));
-    result.canary.samples = canary.len() as u64;
-    result.baseline.samples = baseline.len() as u64;
+    let (cq, bq) = (figures(&canary_sample), figures(&baseline_sample));
+    result.canary.samples = canary_sample.len();
+    result.baseline.samples = baseline_sample.len();
     for (figures, q) in [(&mut result.canary, &cq), (&mut result.baseline, &bq)] {
         figures.value = q.first().copied().filter(|v| v.is_finite());
         figures.extra = ["p50_ms", "p90_ms", "p99_ms"]
@@ -53,25 +132,17 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
             .map(|(name, v)| (name.to_string(), *v))
             .collect();
     }
-    if (canary.len() as u64) < check.min_samples || (baseline.len() as u64) < check.min_samples {
+    if canary_sample.len() < check.min_samples || baseline_sample.len() < check.min_samples {
         result.outcome = Outcome::NoData;
         result.reason = format!(
             "{} canary and {} baseline requests in the window; {} each needed",
-            canary.len(),
-            baseline.len(),
+            canary_sample.len(),
+            baseline_sample.len(),
             check.min_samples
         );
         return Ok(Finding::no_data(result));
     }
 
-    // On a 0.1 % logarithmic grid: a million durations cost milliseconds,
-    // and no shift an SRE would act on is lost (BENCHMARKS-stats.md).
-    let (Some(canary_sample), Some(baseline_sample)) = (
-        Sample::log_quantized(&canary, QUANTUM),
-        Sample::log_quantized(&baseline, QUANTUM),
-    ) else {
-        return Ok(Finding::no_data(result));
-    };
     let alternative = crate::judge::alternative(check.direction);
     let Some(test) = mann_whitney(&canary_sample, &baseline_sample, alternative) else {
         return Ok(Finding::no_data(result));
@@ -125,42 +196,55 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
     }
 
     // Is the baseline itself worse than it was just before?
-    let previous_sql = durations_sql(cx, cx.window.previous());
-    let previous = cx.query(&previous_sql).await?;
-    let (_, before) = split_floats(&previous, "ms", cx.canary)?;
+    let (_, before) = samples(cx, cx.window.previous()).await?;
     let mut baseline_degraded = baseline_over_limit;
-    if (before.len() as u64) >= check.min_samples {
-        let before = Sample::new(before);
-        if let (Some(history), Some(drift)) = (
+    if before.len() >= check.min_samples
+        && let (Some(history), Some(drift)) = (
             mann_whitney(&baseline_sample, &before, alternative),
             hodges_lehmann(&baseline_sample, &before, cx.confidence),
-        ) {
-            let before_median = before
-                .values()
-                .get(before.values().len() / 2)
-                .copied()
-                .unwrap_or(baseline_median);
-            let floor = check
-                .min_absolute_shift_ms
-                .max(check.min_relative_shift * before_median.abs());
-            if history.p_value < cx.rollout.alpha
-                && crate::judge::beyond_floor(
-                    drift.estimate,
-                    (drift.interval.low, drift.interval.high),
-                    floor,
-                    check.direction,
-                )
-            {
-                baseline_degraded = true;
-                result.reason.push_str(&format!(
-                    "; the baseline itself moved {:+.2} ms against the previous window",
-                    drift.estimate
-                ));
-            }
+        )
+    {
+        let before_median = before.median().unwrap_or(baseline_median);
+        let floor = check
+            .min_absolute_shift_ms
+            .max(check.min_relative_shift * before_median.abs());
+        if history.p_value < cx.rollout.alpha
+            && crate::judge::beyond_floor(
+                drift.estimate,
+                (drift.interval.low, drift.interval.high),
+                floor,
+                check.direction,
+            )
+        {
+            baseline_degraded = true;
+            result.reason.push_str(&format!(
+                "; the baseline itself moved {:+.2} ms against the previous window",
+                drift.estimate
+            ));
         }
     }
 
-    // Evidence: the slowest canary requests.
+    // Evidence, for a canary that may be judged worse: its slowest requests.
+    if test.p_value < cx.rollout.alpha || canary_over_limit {
+        slowest_requests(cx, &mut result).await?;
+    }
+
+    Ok(Finding {
+        p_value: Some(test.p_value),
+        material,
+        movement: test.movement,
+        canary_over_limit,
+        baseline_degraded,
+        nodata: false,
+        result,
+    })
+}
+
+/// The three slowest canary requests of the window, as evidence.
+async fn slowest_requests(
+    cx: &Context<'_>,
+    result: &mut grayscope_core::verdict::CheckResult,
+) -> Result<()> {
     let slowest = format!(
         "SELECT trace_id, name, duration_ns / 1e6 AS ms FROM spans WHERE kind = 'server' AND service = {} AND cohort = {} AND {} ORDER BY duration_ns DESC LIMIT 3",
         quote(&cx.rollout.service),
@@ -177,14 +261,5 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
         .collect();
     result.evidence = evidence("slow_request", summaries, texts(&rows, "trace_id")?);
     result.sql.push(slowest);
-
-    Ok(Finding {
-        p_value: Some(test.p_value),
-        material,
-        movement: test.movement,
-        canary_over_limit,
-        baseline_degraded,
-        nodata: false,
-        result,
-    })
+    Ok(())
 }

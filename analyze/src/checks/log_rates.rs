@@ -8,18 +8,19 @@ use std::collections::BTreeMap;
 use grayscope_core::config::RateCheck;
 use grayscope_core::verdict::{Direction, Level};
 
-use super::{Context, Finding, blank, enough, example_lines, log_lines_sql, per_cohort};
+use super::{Context, Finding, blank, enough, example_lines, log_lines, per_cohort};
 use crate::error::Result;
+use crate::slices::Aggregate;
 use crate::sql::{Window, ints, quote, texts};
 use crate::stats::multiple_testing::holm;
 use crate::stats::{Movement, Rate, RateComparison, compare_rates};
 
 /// Error severity and above (OTLP severity numbers 17–24).
-const ERROR_SEVERITY: i32 = 17;
+pub(super) const ERROR_SEVERITY: i32 = 17;
 
-/// (canary, baseline) of (events, lines) from a `cohort, lines, events` result.
-async fn cohort_counts(cx: &Context<'_>, sql: &str) -> Result<((u64, u64), (u64, u64))> {
-    let answer = cx.query(sql).await?;
+/// (canary, baseline) of (error records, lines) in `window`.
+async fn cohort_counts(cx: &Context<'_>, window: Window) -> Result<((u64, u64), (u64, u64))> {
+    let answer = cx.aggregate(&log_lines(cx), window).await?;
     let cohorts = texts(&answer, "cohort")?;
     let lines = ints(&answer, "lines")?;
     let events = ints(&answer, "events")?;
@@ -56,14 +57,6 @@ fn material(test: &RateComparison, canary_events: u64, check: &RateCheck) -> boo
     }
 }
 
-fn error_sql(cx: &Context<'_>, window: Window) -> String {
-    format!(
-        "SELECT cohort, count(*) AS lines, sum(CASE WHEN severity_number >= {ERROR_SEVERITY} THEN 1 ELSE 0 END) AS events \
-         FROM logs WHERE {} GROUP BY cohort",
-        cx.scope(window)
-    )
-}
-
 /// Error and fatal records per log line.
 pub(super) async fn error_logs(cx: &Context<'_>) -> Result<Finding> {
     let check = &cx.rollout.checks.error_logs;
@@ -75,9 +68,8 @@ pub(super) async fn error_logs(cx: &Context<'_>) -> Result<Finding> {
         check.critical,
         "poisson_rate_ratio",
     );
-    let sql = error_sql(cx, cx.window);
-    result.sql.push(sql.clone());
-    let (canary, baseline) = cohort_counts(cx, &sql).await?;
+    result.sql.push(log_lines(cx).sql(cx.window));
+    let (canary, baseline) = cohort_counts(cx, cx.window).await?;
     fill(&mut result, canary, baseline);
     if !enough(
         &mut result,
@@ -93,7 +85,7 @@ pub(super) async fn error_logs(cx: &Context<'_>) -> Result<Finding> {
     describe(&mut result, &comparison, "error records", canary, baseline);
 
     // Is the baseline logging more errors than just before?
-    let (_, before) = cohort_counts(cx, &error_sql(cx, cx.window.previous())).await?;
+    let (_, before) = cohort_counts(cx, cx.window.previous()).await?;
     let mut baseline_degraded = false;
     if before.1 >= check.min_samples
         && let Some(history) = test(baseline, before, cx)
@@ -107,12 +99,15 @@ pub(super) async fn error_logs(cx: &Context<'_>) -> Result<Finding> {
         ));
     }
 
-    example_lines(
-        cx,
-        &mut result,
-        &format!("severity_number >= {ERROR_SEVERITY}"),
-    )
-    .await?;
+    // Evidence, for a canary that may be judged worse: its error lines.
+    if comparison.p_value < cx.rollout.alpha {
+        example_lines(
+            cx,
+            &mut result,
+            &format!("severity_number >= {ERROR_SEVERITY}"),
+        )
+        .await?;
+    }
 
     Ok(Finding {
         p_value: Some(comparison.p_value),
@@ -136,14 +131,20 @@ pub(super) async fn rule_hits(cx: &Context<'_>) -> Result<Finding> {
         check.critical,
         "poisson_rate_ratio",
     );
-    let lines_sql = log_lines_sql(cx);
-    let hits_sql = format!(
-        "SELECT cohort, rule, count(*) AS hits FROM \
-         (SELECT cohort, unnest(rules) AS rule FROM logs WHERE {}) GROUP BY cohort, rule",
-        cx.scope(cx.window)
-    );
-    result.sql = vec![lines_sql.clone(), hits_sql.clone()];
-    let (canary_lines, baseline_lines) = per_cohort(cx, &lines_sql, "lines").await?;
+    let lines = log_lines(cx);
+    let hits = Aggregate {
+        keys: ["cohort", "rule"]
+            .map(|k| (k.to_owned(), k.to_owned()))
+            .to_vec(),
+        sums: vec![("count(*)".into(), "hits".into())],
+        from: format!(
+            "(SELECT cohort, time, unnest(rules) AS rule FROM logs WHERE {} AND {{window}})",
+            cx.cohorts()
+        ),
+        filter: String::new(),
+    };
+    result.sql = vec![lines.sql(cx.window), hits.sql(cx.window)];
+    let (canary_lines, baseline_lines) = per_cohort(cx, &lines, "lines").await?;
     if !enough(
         &mut result,
         (canary_lines, baseline_lines),
@@ -152,7 +153,7 @@ pub(super) async fn rule_hits(cx: &Context<'_>) -> Result<Finding> {
     ) {
         return Ok(Finding::no_data(result));
     }
-    let answer = cx.query(&hits_sql).await?;
+    let answer = cx.aggregate(&hits, cx.window).await?;
     let mut per_rule: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for ((cohort, rule), hits) in texts(&answer, "cohort")?
         .iter()

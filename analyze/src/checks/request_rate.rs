@@ -8,12 +8,14 @@ use grayscope_core::verdict::{Direction, Level, Outcome};
 
 use super::{Context, Finding, blank};
 use crate::error::Result;
-use crate::sql::{ints, texts};
+use crate::sql::{Window, ints, texts};
 use crate::stats::{Movement, Proportion, compare_proportions};
 
-/// (canary, baseline) request counts.
-async fn counts(cx: &Context<'_>, sql: &str) -> Result<(u64, u64)> {
-    let answer = cx.query(sql).await?;
+/// (canary, baseline) request counts in `window`.
+async fn counts(cx: &Context<'_>, window: Window) -> Result<(u64, u64)> {
+    let answer = cx
+        .aggregate(&super::error_rate::requests(cx), window)
+        .await?;
     let cohorts = texts(&answer, "cohort")?;
     let requests = ints(&answer, "requests")?;
     let (mut canary, mut baseline) = (0, 0);
@@ -38,11 +40,10 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
         false,
         "fisher_exact",
     );
-    let sql = super::error_rate::counts_sql(cx, cx.window);
-    let previous_sql = super::error_rate::counts_sql(cx, cx.window.previous());
-    result.sql = vec![sql.clone(), previous_sql.clone()];
-    let (cn, bn) = counts(cx, &sql).await?;
-    let (pc, pb) = counts(cx, &previous_sql).await?;
+    let requests = super::error_rate::requests(cx);
+    result.sql = vec![requests.sql(cx.window), requests.sql(cx.window.previous())];
+    let (cn, bn) = counts(cx, cx.window).await?;
+    let (pc, pb) = counts(cx, cx.window.previous()).await?;
     let seconds = cx.window.seconds().max(1e-9);
     result.canary.samples = cn;
     result.baseline.samples = bn;

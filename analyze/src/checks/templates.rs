@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 
 use grayscope_core::verdict::{Direction, Evidence, Level};
 
-use super::{Context, Finding, blank, enough, example_lines, log_lines_sql, per_cohort};
+use super::{Context, Finding, blank, enough, example_lines, log_lines, per_cohort};
 use crate::error::Result;
+use crate::slices::Aggregate;
 use crate::sql::{ints, quote, texts};
 use crate::stats::multiple_testing::holm;
 use crate::stats::{Movement, Rate, compare_rates};
@@ -34,16 +35,24 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
         check.critical,
         "poisson_rate_ratio",
     );
-    let lines_sql = log_lines_sql(cx);
-    let templates_sql = format!(
-        "SELECT cohort, template_id, max(template) AS template, count(*) AS n FROM logs \
-         WHERE severity_number >= {} AND template_id IS NOT NULL AND {} GROUP BY cohort, template_id",
-        check.min_severity,
-        cx.scope(cx.window)
-    );
-    result.sql = vec![lines_sql.clone(), templates_sql.clone()];
+    let lines = log_lines(cx);
+    // The template's text is a key: the miner may widen a template's text
+    // while its id stays, and the counts of both texts add up below.
+    let per_template = Aggregate {
+        keys: ["cohort", "template_id", "template"]
+            .map(|k| (k.to_owned(), k.to_owned()))
+            .to_vec(),
+        sums: vec![("count(*)".into(), "n".into())],
+        from: "logs".into(),
+        filter: format!(
+            "severity_number >= {} AND template_id IS NOT NULL AND {}",
+            check.min_severity,
+            cx.cohorts()
+        ),
+    };
+    result.sql = vec![lines.sql(cx.window), per_template.sql(cx.window)];
 
-    let (canary_lines, baseline_lines) = per_cohort(cx, &lines_sql, "lines").await?;
+    let (canary_lines, baseline_lines) = per_cohort(cx, &lines, "lines").await?;
     if !enough(
         &mut result,
         (canary_lines, baseline_lines),
@@ -53,7 +62,7 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
         return Ok(Finding::no_data(result));
     }
 
-    let answer = cx.query(&templates_sql).await?;
+    let answer = cx.aggregate(&per_template, cx.window).await?;
     let mut by_template: BTreeMap<String, Counts> = BTreeMap::new();
     let cohorts = texts(&answer, "cohort")?;
     let ids = texts(&answer, "template_id")?;
@@ -66,9 +75,9 @@ pub(super) async fn run(cx: &Context<'_>) -> Result<Finding> {
             entry.template.clone_from(text);
         }
         if cohorts[i].as_deref() == Some(cx.canary) {
-            entry.canary = counts[i].max(0) as u64;
+            entry.canary += counts[i].max(0) as u64;
         } else {
-            entry.baseline = counts[i].max(0) as u64;
+            entry.baseline += counts[i].max(0) as u64;
         }
     }
 

@@ -115,9 +115,10 @@ impl AuthConfig {
                 ));
             }
         }
+        let exposed = listeners.iter().find(|(_, a)| !a.ip().is_loopback());
         if self.tokens.is_empty()
             && !self.insecure
-            && let Some((what, addr)) = listeners.iter().find(|(_, a)| !a.ip().is_loopback())
+            && let Some((what, addr)) = exposed
         {
             return Err(invalid(
                 what,

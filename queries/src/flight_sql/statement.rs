@@ -47,20 +47,17 @@ pub(crate) async fn plan(
     Ok(frame.with_param_values(parameters)?)
 }
 
-/// Runs `sql` and streams its batches, never holding the whole result.
-///
-/// The one place Flight SQL calls the engine. To be switched to
-/// `QueryEngine::stream` (the `[sql]` memory, time and concurrency limits,
-/// read-only enforced there) when it lands; the parameters then go
-/// through it too.
+/// Runs `sql` and streams its batches, never holding the whole result: the
+/// one place Flight SQL runs a query, through the engine's `[sql]` memory,
+/// time and concurrency limits and its read-only check of the plan.
 pub(crate) async fn execute(
     engine: &QueryEngine,
     sql: &str,
     parameters: Vec<ScalarValue>,
 ) -> Result<(SchemaRef, SendableRecordBatchStream)> {
     let frame = plan(engine, sql, parameters).await?;
-    let stream = frame.execute_stream().await?;
-    Ok((stream.schema(), stream))
+    let stream = engine.execute(frame.logical_plan().clone()).await?;
+    Ok((stream.schema, stream.batches))
 }
 
 /// The result schema of a planned statement.

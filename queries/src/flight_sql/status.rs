@@ -6,13 +6,13 @@ use crate::error::Error;
 
 /// The status a client gets for `error`: INVALID_ARGUMENT for SQL it can
 /// fix, PERMISSION_DENIED for statements that would change something,
-/// RESOURCE_EXHAUSTED when the query ran out of memory (retry later or ask
-/// for less), INTERNAL for our own failures.
+/// DEADLINE_EXCEEDED past `sql.timeout`, RESOURCE_EXHAUSTED when the query
+/// ran out of memory or found no free slot (retry later or ask for less),
+/// INTERNAL for our own failures.
 pub(crate) fn status(error: &Error) -> Status {
-    // The timeout of `[sql]` (DEADLINE_EXCEEDED) arrives with
-    // `QueryEngine::stream`; until then no query here is timed out.
     match error {
         Error::ReadOnly(_) => Status::permission_denied(error.to_string()),
+        Error::Timeout { .. } => Status::deadline_exceeded(error.to_string()),
         _ if error.is_resources_exhausted() => Status::resource_exhausted(error.to_string()),
         _ if error.is_user_error() => Status::invalid_argument(error.to_string()),
         _ => {
@@ -48,6 +48,20 @@ mod tests {
             (
                 Error::Query(DataFusionError::Internal("bug".into())),
                 Code::Internal,
+            ),
+            (
+                Error::Timeout {
+                    after: std::time::Duration::from_secs(2),
+                    limit: "sql.timeout",
+                },
+                Code::DeadlineExceeded,
+            ),
+            (
+                Error::Busy {
+                    waited: std::time::Duration::from_secs(2),
+                    max_concurrent: 8,
+                },
+                Code::ResourceExhausted,
             ),
         ] {
             assert_eq!(status(&error).code(), code, "{error}");
