@@ -68,9 +68,6 @@ impl Server {
     fn config(dir: &std::path::Path, otlp_extra: &str, sql_extra: &str, tables: &str) -> String {
         format!(
             "data_dir = {data:?}\n\
-             [sql]\n\
-             postgres_addr = \"127.0.0.1:0\"\n\
-             flight_addr = \"127.0.0.1:0\"\n\
              [otlp]\n\
              grpc_addr = \"127.0.0.1:0\"\n\
              http_addr = \"127.0.0.1:0\"\n\

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::execution::context::SQLOptions;
 use datafusion::scalar::ScalarValue;
 
 use crate::engine::QueryEngine;
@@ -22,12 +21,14 @@ pub(crate) async fn plan(
     if sql.trim().is_empty() {
         return Err(Error::BadRequest("the SQL text is empty".to_owned()));
     }
-    // The same options as `QueryEngine::sql`: nothing that writes.
-    let options = SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false)
-        .with_allow_statements(false);
-    let frame = engine.context().sql_with_options(sql, options).await?;
+    // The same read-only rules as `QueryEngine::stream`: statements that
+    // would write are refused by name before they are planned.
+    let state = engine.context().state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let statement = state.sql_to_statement(sql, &dialect)?;
+    crate::read_only::check_statement(&statement)?;
+    let plan = state.statement_to_plan(statement).await?;
+    let frame = DataFrame::new(state, plan);
     if parameters.is_empty() {
         return Ok(frame);
     }
