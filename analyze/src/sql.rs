@@ -136,35 +136,6 @@ pub fn texts(result: &QueryResult, name: &str) -> Result<Vec<Option<String>>> {
     Ok(out)
 }
 
-/// Splits `(cohort, value)` rows into the values of two cohorts.
-pub fn split_floats(
-    result: &QueryResult,
-    value: &str,
-    canary: &str,
-) -> Result<(Vec<f64>, Vec<f64>)> {
-    let cohorts = column(result, "cohort", &DataType::Utf8)?;
-    let values = column(result, value, &DataType::Float64)?;
-    let (mut c, mut b) = (Vec::new(), Vec::new());
-    for (cohort, value) in cohorts.iter().zip(values.iter()) {
-        let cohort = cohort.as_any().downcast_ref::<StringArray>();
-        let value = value.as_any().downcast_ref::<Float64Array>();
-        let (Some(cohort), Some(value)) = (cohort, value) else {
-            continue;
-        };
-        for i in 0..value.len() {
-            if value.is_null(i) || cohort.is_null(i) {
-                continue;
-            }
-            if cohort.value(i) == canary {
-                c.push(value.value(i));
-            } else {
-                b.push(value.value(i));
-            }
-        }
-    }
-    Ok((c, b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
