@@ -284,7 +284,8 @@ impl Server {
             auth.clone(),
             config.tls.as_ref(),
         )
-        .context("cannot set up the PostgreSQL wire protocol server")?;
+        .context("cannot set up the PostgreSQL wire protocol server")?
+        .with_max_connections(config.sql.max_connections);
         let stop = shutdown.clone();
         tasks.spawn(async move {
             postgres_server

@@ -68,6 +68,7 @@ impl QueryEngine {
             catalog.register_schema("system", system)?;
         }
         cohort_rule::register(&context);
+        crate::approx_quantile::register(&context);
         trace_cohorts::register(&context)?;
         context.register_table(
             templates_table::TABLE_NAME,
@@ -164,7 +165,8 @@ impl QueryEngine {
         let statement = state.sql_to_statement(sql, &dialect)?;
         read_only::check_statement(&statement)?;
         let plan = state.statement_to_plan(statement).await?;
-        self.execute(plan).await
+        self.execute(crate::wire_strings::plain_strings(plan)?)
+            .await
     }
 
     /// Starts a plan made by a front end that parses SQL itself (the

@@ -66,9 +66,16 @@ pub enum PostgresError {
     Tls(#[from] tls::TlsError),
 }
 
+/// How long a connection beyond `max_connections` may take to send its
+/// startup message and be refused.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The PostgreSQL wire protocol server, ready to serve on a listener.
 pub struct PostgresServer {
     handlers: Arc<Handlers>,
+    /// For connections beyond `max_connections`: they are refused at login.
+    refusing: Arc<Handlers>,
+    max_connections: usize,
     tls: Option<TlsAcceptor>,
 }
 
@@ -93,13 +100,35 @@ impl PostgresServer {
             .map_err(PostgresError::Catalog)?;
         engine.context().register_udf(current_setting::udf());
         let tls = tls.map(tls::acceptor).transpose()?;
+        let session = Arc::new(PgSession::new(engine));
+        let max_connections = grayscope_core::config::SqlConfig::default().max_connections;
+        let startup = TokenStartup::new(authenticator, tls.is_some());
+        let refusing = TokenStartup::refusing_like(&startup, max_connections);
         Ok(PostgresServer {
             handlers: Arc::new(Handlers {
-                session: Arc::new(PgSession::new(engine)),
-                startup: Arc::new(TokenStartup::new(authenticator, tls.is_some())),
+                session: session.clone(),
+                startup: Arc::new(startup),
             }),
+            refusing: Arc::new(Handlers {
+                session,
+                startup: Arc::new(refusing),
+            }),
+            max_connections,
             tls,
         })
+    }
+
+    /// Serves at most `max` connections at once (`[sql] max_connections`);
+    /// one more is refused at login with SQLSTATE 53300.
+    pub fn with_max_connections(mut self, max: usize) -> PostgresServer {
+        let max = max.max(1);
+        self.max_connections = max;
+        let refusing = TokenStartup::refusing_like(&self.handlers.startup, max);
+        self.refusing = Arc::new(Handlers {
+            session: self.handlers.session.clone(),
+            startup: Arc::new(refusing),
+        });
+        self
     }
 
     /// Serves connections from `listener` until `stop` is cancelled; then
@@ -117,13 +146,24 @@ impl PostgresServer {
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 accepted = listener.accept() => match accepted {
                     Ok((socket, peer)) => {
-                        let handlers = self.handlers.clone();
                         let tls = self.tls.clone();
-                        connections.spawn(async move {
-                            if let Err(error) = process_socket(socket, tls, handlers).await {
-                                tracing::debug!(%peer, %error, "PostgreSQL connection failed");
-                            }
-                        });
+                        if connections.len() < self.max_connections {
+                            let handlers = self.handlers.clone();
+                            connections.spawn(async move {
+                                if let Err(error) = process_socket(socket, tls, handlers).await {
+                                    tracing::debug!(%peer, %error, "PostgreSQL connection failed");
+                                }
+                            });
+                        } else {
+                            // Told why at login (53300), then closed; one that
+                            // never logs in is dropped after a while.
+                            tracing::info!(%peer, max = self.max_connections, "PostgreSQL connection refused: too many clients");
+                            let handlers = self.refusing.clone();
+                            tokio::spawn(async move {
+                                let refusal = process_socket(socket, tls, handlers);
+                                let _ = tokio::time::timeout(REFUSAL_TIMEOUT, refusal).await;
+                            });
+                        }
                     }
                     Err(error) => {
                         // Out of file descriptors and the like: wait, don't spin.

@@ -1,14 +1,26 @@
 //! The DataFusion `TableProvider` of one table: the rows in memory and the
 //! rows in Parquet parts, as one table.
+//!
+//! Queries see the table's top-level string columns as `Utf8View`: the
+//! Parquet reader then builds each value's view straight from the column's
+//! dictionary page (strings of up to 12 bytes, such as `kind`, `cohort` or
+//! `status_code`, live inside the view itself) instead of copying every
+//! value's bytes into a new buffer, and filters, joins and `GROUP BY` on
+//! them compare views. The rows are stored as `Utf8`, in memory and in
+//! Parquet; batches still in memory are cast when scanned, which reuses
+//! their bytes.
 
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::config::TableParquetOptions;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::{TableProvider, TableType};
@@ -27,19 +39,54 @@ use crate::table::TableData;
 /// built: every batch acknowledged before, each row exactly once whether
 /// it is still in memory, being flushed, or in a part. Parts and in-memory
 /// batches outside the query's `time` range are skipped, and the query's
-/// filters prune Parquet row groups by their statistics.
+/// filters prune Parquet row groups by their statistics and, with the
+/// session's `datafusion.execution.parquet.pushdown_filters`, are evaluated
+/// while decoding so that the other columns are decoded only for the rows
+/// that pass.
 #[derive(Debug)]
 pub struct StoreTableProvider {
     table: Arc<TableData>,
+    /// The schema queries see: the stored one with `Utf8` as `Utf8View`.
     schema: SchemaRef,
 }
 
 impl StoreTableProvider {
     /// The provider of `table`.
     pub fn new(table: Arc<TableData>) -> StoreTableProvider {
-        let schema = table.table().schema();
+        let schema = view_schema(&table.table().schema());
         StoreTableProvider { table, schema }
     }
+}
+
+/// `schema` with its top-level `Utf8` columns as `Utf8View` (nested
+/// strings, such as attribute maps, are left as they are).
+pub fn view_schema(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// A stored batch in the queried schema (`Utf8` columns cast to views).
+fn as_viewed(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| {
+            if column.data_type() == field.data_type() {
+                Ok(column.clone())
+            } else {
+                arrow::compute::cast(column, field.data_type())
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 #[async_trait]
@@ -75,8 +122,8 @@ impl TableProvider for StoreTableProvider {
             .memory
             .into_iter()
             .filter(|b| b.overlaps(from, to))
-            .map(|b| b.batch)
-            .collect();
+            .map(|b| as_viewed(&b.batch, &self.schema))
+            .collect::<Result<_>>()?;
         if !memory.is_empty() {
             // One partition per core: the batches are scanned in parallel.
             let groups = state.config().target_partitions().clamp(1, memory.len());
@@ -97,7 +144,20 @@ impl TableProvider for StoreTableProvider {
             .filter(|p| p.overlaps(from, to))
             .collect();
         if !parts.is_empty() {
-            let mut source = ParquetSource::new(self.schema.clone());
+            // The session's Parquet options (filter pushdown among them), and
+            // footers read once per part: parts never change once written.
+            let options = TableParquetOptions {
+                global: state.config_options().execution.parquet.clone(),
+                ..TableParquetOptions::default()
+            };
+            let runtime = state.runtime_env();
+            let reader = CachedParquetFileReaderFactory::new(
+                runtime.object_store(ObjectStoreUrl::local_filesystem())?,
+                runtime.cache_manager.get_file_metadata_cache(),
+            );
+            let mut source = ParquetSource::new(self.schema.clone())
+                .with_table_parquet_options(options)
+                .with_parquet_file_reader_factory(Arc::new(reader));
             if let Some(predicate) = conjunction(filters.iter().cloned()) {
                 let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
                 source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);

@@ -111,7 +111,9 @@ async fn names(store: &Store) -> Vec<String> {
     batches
         .iter()
         .flat_map(|b| {
-            let names = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+            let names =
+                arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
+            let names = names.as_any().downcast_ref::<StringArray>().unwrap();
             (0..names.len())
                 .map(|i| names.value(i).to_owned())
                 .collect::<Vec<_>>()

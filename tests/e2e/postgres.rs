@@ -408,6 +408,41 @@ const QUERY_TOKEN: &str = "grafana-0123456789abcdef";
 const INGEST_TOKEN: &str = "collector-0123456789abcdef";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_max_connections_are_refused_with_53300_until_one_closes() {
+    let server = Server::start_with_sql("max_connections = 2\n", "");
+    let first = connect(&server, None).await.unwrap();
+    let second = connect(&server, None).await.unwrap();
+
+    let Err(error) = connect(&server, None).await else {
+        panic!("a third connection was let in");
+    };
+    let (code, message) = db_error(&error);
+    assert_eq!(code, SqlState::TOO_MANY_CONNECTIONS, "{message}");
+    assert!(message.contains("max_connections"), "{message}");
+    // The two connections in keep being served.
+    for client in [&first, &second] {
+        let one: i64 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
+        assert_eq!(one, 1);
+    }
+
+    // Once one closes, its slot is free again.
+    drop(first);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let third = loop {
+        match connect(&server, None).await {
+            Ok(client) => break client,
+            Err(error) if std::time::Instant::now() < deadline => {
+                assert_eq!(db_error(&error).0, SqlState::TOO_MANY_CONNECTIONS);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("the freed slot was never reused: {error}"),
+        }
+    };
+    let one: i64 = third.query_one("SELECT 1", &[]).await.unwrap().get(0);
+    assert_eq!(one, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logins_need_a_token_with_the_query_role() {
     let server = Server::start_with_config(&format!(
         "[[auth.tokens]]\nname = \"grafana\"\ntoken = \"{QUERY_TOKEN}\"\nroles = [\"query\"]\n\
@@ -694,7 +729,8 @@ async fn grafanas_catalog_and_time_series_queries_are_answered() {
     for (column, kind) in [
         ("time", "Timestamp(ns, \"UTC\")"),
         ("duration_ns", "Int64"),
-        ("cohort", "Utf8"),
+        // The store's string columns are scanned as views.
+        ("cohort", "Utf8View"),
     ] {
         assert!(
             columns.iter().any(|c| c[0] == column && c[1] == kind),

@@ -29,6 +29,10 @@ pub struct SqlConfig {
     /// Queries run at once over all front ends; more wait for a slot (up to
     /// `timeout`). Default 8.
     pub max_concurrent_queries: usize,
+    /// PostgreSQL wire connections open at once; one more is refused at
+    /// login with SQLSTATE 53300 (too_many_connections), as PostgreSQL
+    /// refuses clients beyond its `max_connections`. Default 64.
+    pub max_connections: usize,
 }
 
 impl Default for SqlConfig {
@@ -39,6 +43,7 @@ impl Default for SqlConfig {
             memory_limit: ByteSize(1024 * 1024 * 1024),
             timeout: ConfigDuration::from_secs(60),
             max_concurrent_queries: 8,
+            max_connections: 64,
         }
     }
 }
@@ -53,6 +58,9 @@ impl SqlConfig {
         }
         if self.max_concurrent_queries == 0 {
             return Err(invalid("sql.max_concurrent_queries", "must not be zero"));
+        }
+        if self.max_connections == 0 {
+            return Err(invalid("sql.max_connections", "must not be zero"));
         }
         Ok(())
     }

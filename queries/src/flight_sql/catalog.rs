@@ -81,7 +81,7 @@ pub(crate) async fn tables(
                         &schema_name,
                         &table_name,
                         table_type_name(table.table_type()),
-                        &table.schema(),
+                        &crate::wire_strings::plain_schema(&table.schema()),
                     )
                     .map_err(internal)?;
             }

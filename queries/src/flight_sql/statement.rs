@@ -27,7 +27,7 @@ pub(crate) async fn plan(
     let dialect = state.config().options().sql_parser.dialect;
     let statement = state.sql_to_statement(sql, &dialect)?;
     crate::read_only::check_statement(&statement)?;
-    let plan = state.statement_to_plan(statement).await?;
+    let plan = crate::wire_strings::plain_strings(state.statement_to_plan(statement).await?)?;
     let frame = DataFrame::new(state, plan);
     if parameters.is_empty() {
         return Ok(frame);

@@ -30,6 +30,9 @@ use grayscope_core::auth::{Authenticator, Denied, Role};
 pub struct TokenStartup {
     authenticator: Authenticator,
     tls_required: bool,
+    /// Set for connections beyond `[sql] max_connections`: each is refused
+    /// at login, with the limit named.
+    refuse_over: Option<usize>,
     parameters: DefaultServerParameterProvider,
     keys: RandomPidSecretKeyGenerator,
 }
@@ -40,8 +43,18 @@ impl TokenStartup {
         TokenStartup {
             authenticator,
             tls_required,
+            refuse_over: None,
             parameters: DefaultServerParameterProvider::default(),
             keys: RandomPidSecretKeyGenerator::default(),
+        }
+    }
+
+    /// `other`'s checks, but every login is refused with SQLSTATE 53300:
+    /// the server already has its `max_connections` clients.
+    pub fn refusing_like(other: &TokenStartup, max_connections: usize) -> TokenStartup {
+        TokenStartup {
+            refuse_over: Some(max_connections),
+            ..TokenStartup::new(other.authenticator.clone(), other.tls_required)
         }
     }
 
@@ -101,6 +114,15 @@ impl StartupHandler for TokenStartup {
                         "this server accepts only TLS connections: connect with sslmode=require \
                          (or verify-full)"
                             .to_owned(),
+                    ));
+                }
+                if let Some(max) = self.refuse_over {
+                    return Err(fatal(
+                        "53300",
+                        format!(
+                            "sorry, too many clients already: the server serves at most {max} \
+                             PostgreSQL connections at once ([sql] max_connections)"
+                        ),
                     ));
                 }
                 protocol_negotiation(client, startup).await?;
