@@ -189,7 +189,11 @@ impl QueryEngine {
         let Some(limits) = &self.limits else {
             let physical = state.create_physical_plan(&plan).await?;
             let batches = datafusion::physical_plan::execute_stream(physical, state.task_ctx())?;
-            return Ok(QueryStream { schema, batches });
+            return Ok(QueryStream {
+                schema,
+                batches,
+                collect_limit: None,
+            });
         };
         let admission = limits.admit(client_timeout).await?;
         let physical =
@@ -200,6 +204,7 @@ impl QueryEngine {
         let batches = datafusion::physical_plan::execute_stream(physical, Arc::new(task))?;
         Ok(QueryStream {
             schema,
+            collect_limit: Some(limits.memory_limit()),
             batches: admission.limit(batches),
         })
     }
@@ -240,6 +245,36 @@ mod tests {
             ..SqlConfig::default()
         };
         (engine.with_limits(&config), dir)
+    }
+
+    #[tokio::test]
+    async fn a_collected_result_larger_than_the_memory_limit_is_refused_not_held() {
+        let (engine, _dir) = limited(1 << 20, 10_000, 2).await;
+        // 1M rows of 8 bytes: nothing to sort or aggregate, 8 MiB of result.
+        let error = engine
+            .sql("SELECT value FROM generate_series(1, 1000000)")
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::MemoryLimit { .. }), "{error:?}");
+        assert!(error.is_resources_exhausted());
+        let message = error.to_string();
+        assert!(message.contains("sql.memory_limit"), "{message}");
+        assert!(message.contains("add a LIMIT"), "{message}");
+        // A result that fits is answered, and the same query streams whole.
+        let small = engine
+            .sql("SELECT value FROM generate_series(1, 1000)")
+            .await
+            .unwrap();
+        assert_eq!(small.num_rows(), 1000);
+        let mut stream = engine
+            .stream("SELECT value FROM generate_series(1, 1000000)")
+            .await
+            .unwrap();
+        let mut rows = 0;
+        while let Some(batch) = futures::StreamExt::next(&mut stream.batches).await {
+            rows += batch.unwrap().num_rows();
+        }
+        assert_eq!(rows, 1_000_000);
     }
 
     #[tokio::test]

@@ -71,6 +71,11 @@ impl QueryLimits {
         }
     }
 
+    /// `sql.memory_limit`, in bytes.
+    pub(crate) fn memory_limit(&self) -> usize {
+        self.memory_limit
+    }
+
     /// Waits for a free slot, at most `timeout`; the query then has
     /// `timeout`, or the client's own limit when that is shorter.
     pub(crate) async fn admit(&self, client: Option<ClientTimeout>) -> Result<Admission> {
@@ -146,6 +151,8 @@ pub struct QueryStream {
     /// back into this crate's error ([`Error::Timeout`],
     /// [`Error::MemoryLimit`], …).
     pub batches: SendableRecordBatchStream,
+    /// Under limits, the most a collected result may hold: `sql.memory_limit`.
+    pub(crate) collect_limit: Option<usize>,
 }
 
 impl std::fmt::Debug for QueryStream {
@@ -157,11 +164,29 @@ impl std::fmt::Debug for QueryStream {
 }
 
 impl QueryStream {
-    /// Reads the whole result.
+    /// Reads the whole result. Under limits, a result bigger than
+    /// `sql.memory_limit` is not held: the query stops with
+    /// [`Error::MemoryLimit`] (the streaming front ends, PostgreSQL and
+    /// Flight SQL, have no such bound: they never hold the whole result).
     pub async fn collect(mut self) -> Result<crate::QueryResult> {
         let mut batches = Vec::new();
+        let mut held = 0usize;
         while let Some(batch) = self.batches.next().await {
-            batches.push(batch?);
+            let batch = batch?;
+            held = held.saturating_add(batch.get_array_memory_size());
+            if let Some(limit) = self.collect_limit
+                && held > limit
+            {
+                return Err(Error::MemoryLimit {
+                    limit: ByteSize(limit as u64),
+                    message: format!(
+                        "the result reached {} before its end; add a LIMIT or an aggregate, or \
+                         read it through PostgreSQL or Flight SQL, which stream results",
+                        ByteSize(held as u64)
+                    ),
+                });
+            }
+            batches.push(batch);
         }
         Ok(crate::QueryResult {
             schema: self.schema,
