@@ -681,6 +681,9 @@ fn drive(
     let client_cpu = cpu_seconds("self") - client_cpu0;
     let records = records.load(Ordering::Relaxed);
     drained(records);
+    // One lock: a second `lock()` in the same expression would wait for the
+    // first guard, which lives until the expression ends.
+    let failures = failures.lock().unwrap().clone();
     Run {
         records,
         seconds,
@@ -688,8 +691,8 @@ fn drive(
         server_cpu_drained: cpu_seconds(&pid) - server_cpu0,
         client_cpu,
         latencies,
-        errors: failures.lock().unwrap().values().sum(),
-        failures: failures.lock().unwrap().clone(),
+        errors: failures.values().sum(),
+        failures,
     }
 }
 
