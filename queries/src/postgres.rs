@@ -140,10 +140,13 @@ impl PostgresServer {
         stop: CancellationToken,
     ) -> std::io::Result<()> {
         let mut connections = JoinSet::new();
+        // Connections past the limit, each being told so (at most as many).
+        let mut refusals = JoinSet::new();
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                Some(_) = refusals.join_next(), if !refusals.is_empty() => {}
                 accepted = listener.accept() => match accepted {
                     Ok((socket, peer)) => {
                         let tls = self.tls.clone();
@@ -154,15 +157,18 @@ impl PostgresServer {
                                     tracing::debug!(%peer, %error, "PostgreSQL connection failed");
                                 }
                             });
-                        } else {
+                        } else if refusals.len() < self.max_connections {
                             // Told why at login (53300), then closed; one that
                             // never logs in is dropped after a while.
                             tracing::info!(%peer, max = self.max_connections, "PostgreSQL connection refused: too many clients");
                             let handlers = self.refusing.clone();
-                            tokio::spawn(async move {
+                            refusals.spawn(async move {
                                 let refusal = process_socket(socket, tls, handlers);
                                 let _ = tokio::time::timeout(REFUSAL_TIMEOUT, refusal).await;
                             });
+                        } else {
+                            // Twice the limit: closed at once, unanswered.
+                            drop(socket);
                         }
                     }
                     Err(error) => {
@@ -173,6 +179,7 @@ impl PostgresServer {
                 },
             }
         }
+        refusals.shutdown().await;
         connections.shutdown().await;
         Ok(())
     }
