@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
@@ -39,10 +39,10 @@ use crate::table::TableData;
 /// built: every batch acknowledged before, each row exactly once whether
 /// it is still in memory, being flushed, or in a part. Parts and in-memory
 /// batches outside the query's `time` range are skipped, and the query's
-/// filters prune Parquet row groups by their statistics and, with the
-/// session's `datafusion.execution.parquet.pushdown_filters`, are evaluated
-/// while decoding so that the other columns are decoded only for the rows
-/// that pass.
+/// filters prune Parquet row groups by their statistics (and, if the
+/// session turns on `datafusion.execution.parquet.pushdown_filters`, are
+/// evaluated while decoding; grayscope leaves it off: at the selectivity of
+/// typical queries it costs more than it saves).
 #[derive(Debug)]
 pub struct StoreTableProvider {
     table: Arc<TableData>,
@@ -86,7 +86,13 @@ fn as_viewed(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
             }
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+    // With no column projected (`count(*)`), the row count says it all.
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &options,
+    )?)
 }
 
 #[async_trait]
@@ -118,11 +124,22 @@ impl TableProvider for StoreTableProvider {
         let (from, to) = time_bounds(filters);
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
 
+        // In-memory batches: only the projected columns, cast to views.
+        let projected = match projection {
+            Some(p) => Arc::new(self.schema.project(p)?),
+            None => self.schema.clone(),
+        };
         let memory: Vec<_> = snapshot
             .memory
             .into_iter()
             .filter(|b| b.overlaps(from, to))
-            .map(|b| as_viewed(&b.batch, &self.schema))
+            .map(|b| {
+                let batch = match projection {
+                    Some(p) => b.batch.project(p)?,
+                    None => b.batch,
+                };
+                as_viewed(&batch, &projected)
+            })
             .collect::<Result<_>>()?;
         if !memory.is_empty() {
             // One partition per core: the batches are scanned in parallel.
@@ -133,8 +150,8 @@ impl TableProvider for StoreTableProvider {
             }
             inputs.push(MemorySourceConfig::try_new_exec(
                 &partitions,
-                self.schema.clone(),
-                projection.cloned(),
+                projected.clone(),
+                None,
             )?);
         }
 
@@ -187,13 +204,7 @@ impl TableProvider for StoreTableProvider {
         }
 
         match inputs.len() {
-            0 => {
-                let schema = match projection {
-                    Some(p) => Arc::new(self.schema.project(p)?),
-                    None => self.schema.clone(),
-                };
-                Ok(Arc::new(EmptyExec::new(schema)))
-            }
+            0 => Ok(Arc::new(EmptyExec::new(projected))),
             _ => UnionExec::try_new(inputs),
         }
     }
