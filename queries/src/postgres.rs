@@ -73,8 +73,6 @@ const REFUSAL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The PostgreSQL wire protocol server, ready to serve on a listener.
 pub struct PostgresServer {
     handlers: Arc<Handlers>,
-    /// For connections beyond `max_connections`: they are refused at login.
-    refusing: Arc<Handlers>,
     max_connections: usize,
     tls: Option<TlsAcceptor>,
 }
@@ -100,20 +98,12 @@ impl PostgresServer {
             .map_err(PostgresError::Catalog)?;
         engine.context().register_udf(current_setting::udf());
         let tls = tls.map(tls::acceptor).transpose()?;
-        let session = Arc::new(PgSession::new(engine));
-        let max_connections = grayscope_core::config::SqlConfig::default().max_connections;
-        let startup = TokenStartup::new(authenticator, tls.is_some());
-        let refusing = TokenStartup::refusing_like(&startup, max_connections);
         Ok(PostgresServer {
             handlers: Arc::new(Handlers {
-                session: session.clone(),
-                startup: Arc::new(startup),
+                session: Arc::new(PgSession::new(engine)),
+                startup: Arc::new(TokenStartup::new(authenticator, tls.is_some())),
             }),
-            refusing: Arc::new(Handlers {
-                session,
-                startup: Arc::new(refusing),
-            }),
-            max_connections,
+            max_connections: grayscope_core::config::SqlConfig::default().max_connections,
             tls,
         })
     }
@@ -121,13 +111,7 @@ impl PostgresServer {
     /// Serves at most `max` connections at once (`[sql] max_connections`);
     /// one more is refused at login with SQLSTATE 53300.
     pub fn with_max_connections(mut self, max: usize) -> PostgresServer {
-        let max = max.max(1);
-        self.max_connections = max;
-        let refusing = TokenStartup::refusing_like(&self.handlers.startup, max);
-        self.refusing = Arc::new(Handlers {
-            session: self.handlers.session.clone(),
-            startup: Arc::new(refusing),
-        });
+        self.max_connections = max.max(1);
         self
     }
 
@@ -139,6 +123,14 @@ impl PostgresServer {
         listener: TcpListener,
         stop: CancellationToken,
     ) -> std::io::Result<()> {
+        // For connections past the limit: the same checks, then a refusal.
+        let refusing = Arc::new(Handlers {
+            session: self.handlers.session.clone(),
+            startup: Arc::new(TokenStartup::refusing_like(
+                &self.handlers.startup,
+                self.max_connections,
+            )),
+        });
         let mut connections = JoinSet::new();
         // Connections past the limit, each being told so (at most as many).
         let mut refusals = JoinSet::new();
@@ -161,7 +153,7 @@ impl PostgresServer {
                             // Told why at login (53300), then closed; one that
                             // never logs in is dropped after a while.
                             tracing::info!(%peer, max = self.max_connections, "PostgreSQL connection refused: too many clients");
-                            let handlers = self.refusing.clone();
+                            let handlers = refusing.clone();
                             refusals.spawn(async move {
                                 let refusal = process_socket(socket, tls, handlers);
                                 let _ = tokio::time::timeout(REFUSAL_TIMEOUT, refusal).await;
