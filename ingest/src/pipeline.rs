@@ -109,13 +109,7 @@ impl Pipeline {
         self.store
             .append(table, batch)
             .await
-            .map_err(|source| match source {
-                grayscope_store::Error::Backpressure { retry_after, .. } => Error::Backpressure {
-                    retry_after,
-                    source,
-                },
-                source => Error::Store { table, source },
-            })
+            .map_err(|source| store_error(table, source))
     }
 
     /// The store written to.
@@ -141,6 +135,11 @@ impl Pipeline {
         encoding: Encoding,
         body: Bytes,
     ) -> Result<ExportOutcome> {
+        // A request the store would refuse is refused before it costs any
+        // decoding: under a flood, that CPU is what the flushes need.
+        self.store
+            .check_pressure(body.len())
+            .map_err(|source| store_error(signal.table(), source))?;
         let mut converted = self
             .labeling
             .decode_and_convert(signal, encoding, body, self.mining.clone())
@@ -162,5 +161,16 @@ impl Pipeline {
             rejected,
             error_message,
         })
+    }
+}
+
+/// A store error as ingest reports it: back-pressure stays retryable.
+fn store_error(table: grayscope_core::Table, source: grayscope_store::Error) -> Error {
+    match source {
+        grayscope_store::Error::Backpressure { retry_after, .. } => Error::Backpressure {
+            retry_after,
+            source,
+        },
+        source => Error::Store { table, source },
     }
 }

@@ -10,7 +10,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Error, Result};
-use crate::flush::sorted_by_time;
+use crate::flush::TimeOrder;
 use crate::parquet_part::{Part, PartMeta, PartWriterOptions, write_part};
 use crate::partition::Partition;
 use crate::table::TableData;
@@ -70,7 +70,7 @@ pub(crate) fn merge(
             batches.push(batch.map_err(|e| read_error(e.to_string()))?);
         }
     }
-    let sorted = sorted_by_time(table, &batches)?;
+    let order = TimeOrder::new(table, &batches)?;
     let id = next_id.fetch_add(1, Ordering::Relaxed);
     let meta = PartMeta {
         table: table.table().name().to_owned(),
@@ -78,7 +78,7 @@ pub(crate) fn merge(
         flush_id: id,
         flush_lsn: parts.iter().map(|p| p.meta().flush_lsn).max().unwrap_or(0),
         replaces: parts.iter().map(|p| p.meta().id).collect(),
-        rows: sorted.num_rows() as u64,
+        rows: order.len() as u64,
         min_time: parts
             .iter()
             .map(|p| p.meta().min_time)
@@ -90,7 +90,14 @@ pub(crate) fn merge(
             .max()
             .unwrap_or(i64::MAX),
     };
-    let merged = write_part(table.dir(), partition, &sorted, meta, options)?;
+    let merged = write_part(
+        table.dir(),
+        partition,
+        table.table().schema(),
+        order.chunks(0..order.len()),
+        meta,
+        options,
+    )?;
     if table.replace_parts(parts, merged.clone()) {
         Ok(true)
     } else {

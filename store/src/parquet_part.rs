@@ -16,6 +16,8 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use grayscope_core::Table;
 use parquet::arrow::ArrowWriter;
@@ -141,12 +143,13 @@ fn column_encodings(
     properties
 }
 
-/// Writes `batch` (already sorted by time, all rows in `partition`) as a
-/// part of `table_dir`, atomically, and returns it.
+/// Writes `batches` (of `schema`, together sorted by time, all rows in
+/// `partition`) as a part of `table_dir`, atomically, and returns it.
 pub fn write_part(
     table_dir: &Path,
     partition: Partition,
-    batch: &RecordBatch,
+    schema: SchemaRef,
+    batches: impl IntoIterator<Item = std::result::Result<RecordBatch, ArrowError>>,
     meta: PartMeta,
     options: &PartWriterOptions,
 ) -> Result<Arc<Part>> {
@@ -165,10 +168,10 @@ pub fn write_part(
         }
     };
 
-    let time_column = batch.schema().index_of("time").ok();
+    let time_column = schema.index_of("time").ok();
     let mut properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()));
-    properties = column_encodings(&batch.schema(), properties);
+    properties = column_encodings(&schema, properties);
     let properties = properties
         .set_max_row_group_row_count(Some(options.row_group_rows.max(1)))
         .set_statistics_enabled(EnabledStatistics::Page)
@@ -193,9 +196,15 @@ pub fn write_part(
             source: source.into(),
         }
     };
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties))
-        .map_err(parquet_error(&temp))?;
-    writer.write(batch).map_err(parquet_error(&temp))?;
+    let mut writer =
+        ArrowWriter::try_new(file, schema, Some(properties)).map_err(parquet_error(&temp))?;
+    for batch in batches {
+        let batch = batch.map_err(|source| Error::WritePart {
+            path: temp.clone(),
+            source: source.into(),
+        })?;
+        writer.write(&batch).map_err(parquet_error(&temp))?;
+    }
     let file = writer.into_inner().map_err(parquet_error(&temp))?;
     file.sync_all().map_err(io_error(&temp))?;
     let size = file.metadata().map_err(io_error(&temp))?.len();

@@ -137,6 +137,11 @@ impl Apply for Applier {
         self.memory.fetch_add(bytes, Ordering::AcqRel);
         self.applied.fetch_max(lsn, Ordering::AcqRel);
         if data.active_size().0 >= self.flush_size {
+            // Freeze here rather than when the flush starts: while one
+            // flush runs, the next memtable stops at `flush_size` instead
+            // of growing with everything that arrives meanwhile, so every
+            // flush sorts and writes a bounded amount.
+            data.freeze();
             self.flush_wanted.notify_one();
         }
     }
@@ -162,6 +167,27 @@ impl Store {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner()) = Some(task);
         Ok((Store { inner }, report))
+    }
+
+    /// Refuses with [`Error::Backpressure`] when `incoming` more bytes
+    /// would take the memtables and the appends in flight past the memory
+    /// limit. Receivers call it with a request's encoded size before
+    /// decoding it, so that a request the store would refuse costs no
+    /// decoding; [`Store::append`] checks again with the batch's real size.
+    pub fn check_pressure(&self, incoming: usize) -> Result<()> {
+        let limit = self.inner.config.memory_limit.as_usize();
+        let used = self.inner.memory.load(Ordering::Acquire);
+        let reserved = self.inner.reserved.load(Ordering::Acquire);
+        if used + reserved + incoming <= limit {
+            return Ok(());
+        }
+        self.inner.counters.rejected.fetch_add(1, Ordering::Relaxed);
+        self.inner.flush_wanted.notify_one();
+        Err(Error::Backpressure {
+            used,
+            limit,
+            retry_after: RETRY_AFTER,
+        })
     }
 
     /// Appends a batch to `table`. When this returns `Ok`, the batch is in

@@ -373,9 +373,47 @@ async fn over_the_memory_limit_appends_get_backpressure_until_a_flush() {
     assert_eq!(accepted, 3);
     assert_eq!(refused, 7);
     assert_eq!(store.store_stats().rejected_appends, 7);
+    // The check receivers make before decoding a request says the same,
+    // for a request of the batch's size but not for a tiny one, which
+    // still fits.
+    assert!(matches!(
+        store.check_pressure(size),
+        Err(Error::Backpressure { .. })
+    ));
+    assert!(store.check_pressure(size / 4).is_ok());
+    assert_eq!(store.store_stats().rejected_appends, 8);
     store.flush().await.unwrap();
+    assert!(store.check_pressure(size).is_ok());
     store.append(Table::Spans, batch.clone()).await.unwrap();
     assert_eq!(count(&store, "").await, 800);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memtable_is_frozen_at_flush_size_so_each_flush_writes_a_bounded_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = spans("f", &[T0; 100]);
+    let size = batch.get_array_memory_size();
+    let config = StoreConfig {
+        // Three batches fill a memtable.
+        flush_size: ByteSize(size as u64 * 3),
+        ..config()
+    };
+    let (store, _) = Store::open(dir.path(), config).await.unwrap();
+    for _ in 0..10 {
+        store.append(Table::Spans, batch.clone()).await.unwrap();
+    }
+    store.flush().await.unwrap();
+    let mut rows: Vec<u64> = store
+        .parts(Table::Spans)
+        .iter()
+        .map(|p| p.meta().rows)
+        .collect();
+    rows.sort_unstable();
+    // However the background flushes interleaved with the appends, no part
+    // holds more than one full memtable.
+    assert_eq!(rows.iter().sum::<u64>(), 1000);
+    assert!(rows.iter().all(|&r| r <= 300), "{rows:?}");
+    assert_eq!(count(&store, "").await, 1000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
