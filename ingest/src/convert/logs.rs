@@ -63,7 +63,7 @@ pub fn convert_logs(
             }
         }
     }
-    Ok(rejections.into_converted(columns.finish()?))
+    rejections.into_converted(columns.finish()?)
 }
 
 fn validate(record: &LogRecord) -> Result<(), String> {

@@ -64,7 +64,7 @@ pub fn convert_metrics(
             }
         }
     }
-    Ok(rejections.into_converted(columns.finish()?))
+    rejections.into_converted(columns.finish()?)
 }
 
 fn point_count(metric: &Metric) -> usize {

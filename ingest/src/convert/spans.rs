@@ -54,7 +54,7 @@ pub fn convert_spans(
             }
         }
     }
-    Ok(rejections.into_converted(columns.finish()?))
+    rejections.into_converted(columns.finish()?)
 }
 
 fn validate(span: &Span) -> Result<(), String> {
