@@ -12,7 +12,9 @@ use crate::schema::Table;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// Flush a table's memtable to Parquet once it holds this much data.
+    /// Flush a table's memtable to Parquet once it holds this much data
+    /// (Arrow bytes in memory). It is frozen the moment it gets there,
+    /// even while an earlier flush is running, so no part is made of more.
     /// Default `64MiB`.
     pub flush_size: ByteSize,
     /// Flush a table's memtable once its oldest batch is this old, however
@@ -20,7 +22,8 @@ pub struct StoreConfig {
     pub flush_interval: ConfigDuration,
     /// Memory all memtables together may hold (including those being
     /// flushed). Beyond it, ingest answers with back-pressure (HTTP 503 with
-    /// Retry-After, gRPC UNAVAILABLE) until flushes catch up. Default `1GiB`.
+    /// Retry-After, gRPC UNAVAILABLE) until flushes catch up; a request is
+    /// refused before it is decoded. Default `1GiB`.
     pub memory_limit: ByteSize,
     /// Keep data this long, judged by the hour partition of each record's
     /// time; older partitions are dropped whole. Default `7d`.
