@@ -14,6 +14,7 @@ use grayscope_store::Store;
 use crate::error::{Error, Result};
 use crate::kafka_tables::{self, KafkaSourceStatus};
 use crate::limits::{ClientTimeout, QueryLimits, QueryStream};
+use crate::live_table::LiveTable;
 use crate::read_only;
 use crate::system_tables;
 use crate::templates_table::{self, NoTemplates, TemplateSource, TemplatesTableProvider};
@@ -120,7 +121,9 @@ impl QueryEngine {
             })?;
         system.register_table(
             name.to_owned(),
-            Arc::new(system_tables::SnapshotTableProvider { schema, source }),
+            LiveTable::with_schema(schema, move || {
+                source().map_err(|e| datafusion::error::DataFusionError::External(e.into()))
+            }),
         )?;
         Ok(())
     }

@@ -30,16 +30,13 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array};
+use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
-use async_trait::async_trait;
-use datafusion::catalog::Session;
-use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::{TableProvider, TableType};
+use datafusion::datasource::TableProvider;
 use datafusion::error::Result;
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
+
+use crate::live_table::{LiveTable, int, text};
 
 /// One partition, as a [`KafkaSourceStatus`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -120,11 +117,8 @@ pub(crate) fn providers(
     source: Option<Arc<dyn KafkaSourceStatus>>,
 ) -> Result<[(&'static str, Arc<dyn TableProvider>); 2]> {
     let make = |kind| -> Result<Arc<dyn TableProvider>> {
-        Ok(Arc::new(KafkaTableProvider {
-            kind,
-            source: source.clone(),
-            schema: build(kind, None)?.schema(),
-        }))
+        let source = source.clone();
+        Ok(LiveTable::new(move || build(kind, source.as_deref()))?)
     };
     Ok([
         ("kafka_partitions", make(Kind::Partitions)?),
@@ -132,53 +126,8 @@ pub(crate) fn providers(
     ])
 }
 
-#[derive(Debug)]
-struct KafkaTableProvider {
-    kind: Kind,
-    source: Option<Arc<dyn KafkaSourceStatus>>,
-    schema: SchemaRef,
-}
-
-#[async_trait]
-impl TableProvider for KafkaTableProvider {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = build(self.kind, self.source.as_deref())?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
-            self.schema.clone(),
-            projection.cloned(),
-        )?)
-    }
-}
-
-fn int(values: impl IntoIterator<Item = u64>) -> ArrayRef {
-    Arc::new(Int64Array::from_iter_values(
-        values
-            .into_iter()
-            .map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
-    ))
-}
-
 fn optional(values: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
     Arc::new(Int64Array::from_iter(values))
-}
-
-fn text<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> ArrayRef {
-    Arc::new(StringArray::from_iter_values(values))
 }
 
 fn flag(values: impl IntoIterator<Item = bool>) -> ArrayRef {

@@ -42,6 +42,7 @@ pub mod flight_sql;
 mod format;
 pub mod kafka_tables;
 pub mod limits;
+mod live_table;
 pub mod postgres;
 pub mod read_only;
 pub mod sql_http;

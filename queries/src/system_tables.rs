@@ -11,33 +11,24 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, BooleanArray, Int64Array, StringArray, TimestampMillisecondArray,
-    TimestampNanosecondArray,
-};
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::array::{ArrayRef, BooleanArray, TimestampMillisecondArray, TimestampNanosecondArray};
+use arrow::datatypes::{Field, Schema};
 use arrow::record_batch::RecordBatch;
-use async_trait::async_trait;
-use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, Session};
-use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::{TableProvider, TableType};
-use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
+use datafusion::error::Result;
 use grayscope_core::Table;
 use grayscope_store::Store;
+
+use crate::live_table::{LiveTable, int, text};
 
 /// The `system` schema over `store`.
 pub fn schema(store: &Store) -> Result<Arc<dyn SchemaProvider>> {
     let schema = MemorySchemaProvider::new();
     for kind in [SystemTable::Tables, SystemTable::Parts, SystemTable::Store] {
+        let store = store.clone();
         schema.register_table(
             kind.name().to_owned(),
-            Arc::new(SystemTableProvider {
-                kind,
-                store: store.clone(),
-                schema: build(kind, store)?.schema(),
-            }),
+            LiveTable::new(move || build(kind, &store))?,
         )?;
     }
     Ok(Arc::new(schema))
@@ -58,51 +49,6 @@ impl SystemTable {
             SystemTable::Store => "store",
         }
     }
-}
-
-#[derive(Debug)]
-struct SystemTableProvider {
-    kind: SystemTable,
-    store: Store,
-    schema: SchemaRef,
-}
-
-#[async_trait]
-impl TableProvider for SystemTableProvider {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = build(self.kind, &self.store)?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
-            self.schema.clone(),
-            projection.cloned(),
-        )?)
-    }
-}
-
-fn int(values: impl IntoIterator<Item = u64>) -> ArrayRef {
-    Arc::new(Int64Array::from_iter_values(
-        values
-            .into_iter()
-            .map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
-    ))
-}
-
-fn text<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> ArrayRef {
-    Arc::new(StringArray::from_iter_values(values))
 }
 
 fn batch(columns: Vec<(&str, ArrayRef)>) -> Result<RecordBatch> {
@@ -212,42 +158,3 @@ fn build(kind: SystemTable, store: &Store) -> Result<RecordBatch> {
 /// Makes the `system.<name>` table of a component that is not the store
 /// (the sinks' `deliveries`): each scan reads `source()` at that moment.
 pub type SnapshotSource = Arc<dyn Fn() -> std::result::Result<RecordBatch, String> + Send + Sync>;
-
-/// A `system` table read from a [`SnapshotSource`].
-pub(crate) struct SnapshotTableProvider {
-    pub(crate) schema: SchemaRef,
-    pub(crate) source: SnapshotSource,
-}
-
-impl std::fmt::Debug for SnapshotTableProvider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SnapshotTableProvider")
-            .finish_non_exhaustive()
-    }
-}
-
-#[async_trait]
-impl TableProvider for SnapshotTableProvider {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = (self.source)().map_err(|e| DataFusionError::External(e.into()))?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
-            self.schema.clone(),
-            projection.cloned(),
-        )?)
-    }
-}
