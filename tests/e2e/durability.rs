@@ -2,12 +2,8 @@
 //! lost, whatever kills the process, and back-pressure never drops data.
 
 use std::collections::HashSet;
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,87 +11,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message as _;
 
-use super::harness::binary;
-
-/// A server over a data directory that outlives it, so it can be killed
-/// and started again.
-struct Node {
-    child: Child,
-    http: SocketAddr,
-    api: SocketAddr,
-}
-
-impl Node {
-    fn start(dir: &Path, store_config: &str) -> Node {
-        let config_path = dir.join("grayscope.toml");
-        std::fs::write(
-            &config_path,
-            format!(
-                "data_dir = {data:?}\n[otlp]\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n\
-                 [api]\naddr = \"127.0.0.1:0\"\n[sql]\npostgres_addr = \"127.0.0.1:0\"\nflight_addr = \"127.0.0.1:0\"\n{store_config}\n",
-                data = dir.join("data"),
-            ),
-        )
-        .unwrap();
-        let mut child = Command::new(binary())
-            .args(["serve", "--config"])
-            .arg(&config_path)
-            .env("GRAYSCOPE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("listening ") {
-                    let _ = tx.send(line);
-                }
-            }
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("grayscope did not start within 60 s");
-        let addr = |key: &str| -> SocketAddr {
-            line.split_whitespace()
-                .find_map(|part| part.strip_prefix(&format!("{key}=")))
-                .and_then(|a| a.parse().ok())
-                .unwrap()
-        };
-        Node {
-            http: addr("otlp_http"),
-            api: addr("api"),
-            child,
-        }
-    }
-
-    /// SIGKILL: no shutdown, no final flush.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    async fn sql(&self, sql: &str) -> Vec<serde_json::Value> {
-        let response = reqwest::Client::new()
-            .post(format!("http://{}/api/v1/sql", self.api))
-            .header("content-type", "text/plain")
-            .body(sql.to_owned())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let body: serde_json::Value = response.json().await.unwrap();
-        body["rows"].as_array().unwrap().clone()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use super::harness::Server;
 
 /// One export request of `n` spans, each named `{prefix}-{i}` with its own
 /// trace id (so names and ids are unique across the test).
@@ -190,7 +106,7 @@ async fn acknowledged_spans_survive_sigkill_at_random_moments() {
     };
     let kills = 24;
     for round in 0..kills {
-        let node = Node::start(dir.path(), CHURN);
+        let node = Server::start_in(dir.path(), CHURN);
         let senders: Vec<_> = (0..3)
             .map(|sender| {
                 tokio::spawn(send_until_gone(
@@ -211,7 +127,7 @@ async fn acknowledged_spans_survive_sigkill_at_random_moments() {
         }
     }
 
-    let node = Node::start(dir.path(), CHURN);
+    let node = Server::start_in(dir.path(), CHURN);
     let acknowledged: Vec<String> = acknowledged.lock().unwrap().clone();
     let duplicates = node
         .sql("SELECT name, count(*) AS n FROM spans GROUP BY name HAVING count(*) > 1 LIMIT 5")
@@ -254,7 +170,7 @@ async fn acknowledged_spans_survive_sigkill_at_random_moments() {
 async fn a_flood_gets_backpressure_memory_stays_capped_and_nothing_acknowledged_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     let limit = 512 * 1024;
-    let node = Node::start(
+    let node = Server::start_in(
         dir.path(),
         &format!(
             "[store]\nflush_size = \"64KiB\"\nmemory_limit = {limit}\nflush_interval = \"1s\"\n"

@@ -23,7 +23,10 @@ pub struct Server {
     pub postgres: SocketAddr,
     /// The configuration file the server was started with.
     pub config_path: PathBuf,
-    _data_dir: tempfile::TempDir,
+    data: PathBuf,
+    /// The temporary directory holding configuration and data, unless the
+    /// test keeps its own ([`Server::start_in`]).
+    _temp_dir: Option<tempfile::TempDir>,
 }
 
 /// The path of the binary under test.
@@ -58,11 +61,21 @@ impl Server {
     /// that rewrites the file before a reload.
     /// The server's data directory.
     pub fn data_dir(&self) -> PathBuf {
-        self._data_dir.path().join("data")
+        self.data.clone()
     }
 
     pub fn config_text(&self, tables: &str) -> String {
-        Server::config(self._data_dir.path(), "", "", tables)
+        let dir = self.data.parent().expect("data is in a directory");
+        Server::config(dir, "", "", tables)
+    }
+
+    /// Starts a server on `dir`, which the test keeps: its configuration
+    /// (ending with `tables`) and data stay after the server is killed or
+    /// stopped, for the next server started on it.
+    pub fn start_in(dir: &std::path::Path, tables: &str) -> Server {
+        let config_path = dir.join("grayscope.toml");
+        std::fs::write(&config_path, Server::config(dir, "", "", tables)).expect("write config");
+        Server::launch(None, dir.join("data"), config_path)
     }
 
     fn config(dir: &std::path::Path, otlp_extra: &str, sql_extra: &str, tables: &str) -> String {
@@ -88,7 +101,8 @@ impl Server {
         let config_path = data_dir.path().join("grayscope.toml");
         let config = Server::config(data_dir.path(), otlp_extra, sql_extra, tables);
         std::fs::write(&config_path, config).expect("write config");
-        Server::launch(data_dir, config_path)
+        let data = data_dir.path().join("data");
+        Server::launch(Some(data_dir), data, config_path)
     }
 
     /// Kills the server (SIGKILL: no shutdown of any kind) and starts it
@@ -96,14 +110,31 @@ impl Server {
     pub fn restart(mut self) -> Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let data_dir = tempfile::TempDir::new().expect("temp dir");
-        let old = std::mem::replace(&mut self._data_dir, data_dir);
-        let config_path = self.config_path.clone();
+        let temp_dir = self._temp_dir.take();
+        let (data, config_path) = (self.data.clone(), self.config_path.clone());
         drop(self);
-        Server::launch(old, config_path)
+        Server::launch(temp_dir, data, config_path)
     }
 
-    fn launch(data_dir: tempfile::TempDir, config_path: PathBuf) -> Server {
+    /// SIGKILL: no shutdown of any kind, no final flush or save.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill grayscope");
+        self.child.wait().expect("reap grayscope");
+    }
+
+    /// SIGTERM, and a clean exit within 30 s.
+    pub async fn stop(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        let exit = self.wait_exit(Duration::from_secs(30)).await;
+        let exit = exit.expect("grayscope did not stop within 30 s");
+        assert!(exit.success(), "grayscope exited with {exit}");
+    }
+
+    fn launch(temp_dir: Option<tempfile::TempDir>, data: PathBuf, config_path: PathBuf) -> Server {
         let mut child = Command::new(binary())
             .arg("serve")
             .arg("--config")
@@ -123,11 +154,11 @@ impl Server {
                 }
             }
         });
-        let line = match rx.recv_timeout(Duration::from_secs(30)) {
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(line) => line,
             Err(_) => {
                 let _ = child.kill();
-                panic!("grayscope did not report its addresses within 30 s");
+                panic!("grayscope did not report its addresses within 60 s");
             }
         };
         let addr = |key: &str| -> SocketAddr {
@@ -148,7 +179,8 @@ impl Server {
             postgres: addr("postgres"),
             child,
             config_path,
-            _data_dir: data_dir,
+            data,
+            _temp_dir: temp_dir,
         }
     }
 

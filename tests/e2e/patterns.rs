@@ -5,11 +5,10 @@
 //! and bad bodies are handled.
 
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
@@ -326,143 +325,32 @@ fn json_row(value: Value) -> serde_json::Map<String, Value> {
     value.as_object().expect("an object").clone()
 }
 
-/// A server over a data directory that outlives it.
-struct Node {
-    child: Child,
-    grpc: SocketAddr,
-    http: SocketAddr,
-    api: SocketAddr,
+/// Template id by body text.
+async fn ids_of(node: &Server) -> HashMap<String, String> {
+    node.sql("SELECT body, template_id FROM logs")
+        .await
+        .iter()
+        .map(|r| {
+            (
+                str_of(r, "body").to_owned(),
+                str_of(r, "template_id").to_owned(),
+            )
+        })
+        .collect()
 }
 
-impl Node {
-    fn start(dir: &Path, tables: &str) -> Node {
-        let config_path = dir.join("grayscope.toml");
-        std::fs::write(
-            &config_path,
-            format!(
-                "data_dir = {data:?}\n[otlp]\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n\
-                 [api]\naddr = \"127.0.0.1:0\"\n[sql]\npostgres_addr = \"127.0.0.1:0\"\nflight_addr = \"127.0.0.1:0\"\n{tables}\n",
-                data = dir.join("data"),
-            ),
-        )
-        .unwrap();
-        let mut child = Command::new(binary())
-            .args(["serve", "--config"])
-            .arg(&config_path)
-            .env("GRAYSCOPE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("listening ") {
-                    let _ = tx.send(line);
-                }
-            }
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("grayscope did not start within 60 s");
-        let addr = |key: &str| -> SocketAddr {
-            line.split_whitespace()
-                .find_map(|part| part.strip_prefix(&format!("{key}=")))
-                .and_then(|a| a.parse().ok())
-                .unwrap()
-        };
-        Node {
-            grpc: addr("otlp_grpc"),
-            http: addr("otlp_http"),
-            api: addr("api"),
-            child,
-        }
-    }
-
-    fn ends(&self) -> (SocketAddr, SocketAddr) {
-        (self.grpc, self.http)
-    }
-
-    /// SIGTERM, and wait for a clean exit.
-    async fn stop(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "grayscope exited with {status}");
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "grayscope did not stop within 30 s"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// SIGKILL: no shutdown, no final save.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    async fn sql(&self, sql: &str) -> Vec<serde_json::Map<String, Value>> {
-        let response = reqwest::Client::new()
-            .post(format!("http://{}/api/v1/sql", self.api))
-            .header("content-type", "text/plain")
-            .body(sql.to_owned())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{sql}");
-        let body: Value = response.json().await.unwrap();
-        body["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r.as_object().unwrap().clone())
-            .collect()
-    }
-
-    /// Template id by body text.
-    async fn ids(&self) -> HashMap<String, String> {
-        self.sql("SELECT body, template_id FROM logs")
-            .await
-            .iter()
-            .map(|r| {
-                (
-                    str_of(r, "body").to_owned(),
-                    str_of(r, "template_id").to_owned(),
-                )
-            })
-            .collect()
-    }
-
-    /// `(id, parent_id)` of every replaced template.
-    async fn lineage(&self) -> Vec<(String, String)> {
-        self.sql("SELECT id, parent_id FROM templates WHERE parent_id IS NOT NULL ORDER BY id")
-            .await
-            .iter()
-            .map(|r| {
-                (
-                    str_of(r, "id").to_owned(),
-                    str_of(r, "parent_id").to_owned(),
-                )
-            })
-            .collect()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `(id, parent_id)` of every replaced template.
+async fn lineage_of(node: &Server) -> Vec<(String, String)> {
+    node.sql("SELECT id, parent_id FROM templates WHERE parent_id IS NOT NULL ORDER BY id")
+        .await
+        .iter()
+        .map(|r| {
+            (
+                str_of(r, "id").to_owned(),
+                str_of(r, "parent_id").to_owned(),
+            )
+        })
+        .collect()
 }
 
 /// Waits until the miner's state file (the JSON document of
@@ -491,12 +379,12 @@ async fn ids_and_lineage_survive_restarts() {
     let state = dir.path().join("data/patterns/miner.json");
 
     // Saved periodically: a SIGKILL after a save loses nothing learned.
-    let node = Node::start(dir.path(), "[patterns]\nsave_interval = \"1s\"\n");
+    let node = Server::start_in(dir.path(), "[patterns]\nsave_interval = \"1s\"\n");
     let mut records = logins(None);
     records.push(redis_timeout(1, Some(0x0002)));
-    export(node.ends(), Protocol::HttpProtobuf, 0, records).await;
-    let before = node.ids().await;
-    let lineage = node.lineage().await;
+    export((node.grpc, node.http), Protocol::HttpProtobuf, 0, records).await;
+    let before = ids_of(&node).await;
+    let lineage = lineage_of(&node).await;
     assert_eq!(lineage.len(), 3, "{lineage:?}");
     let general = before["user dave logged in"].clone();
     wait_for_saved_lines(&state, 5).await;
@@ -504,13 +392,13 @@ async fn ids_and_lineage_survive_restarts() {
 
     // Saved only at shutdown from here on.
     let quiet = "[patterns]\nsave_interval = \"1h\"\n";
-    let node = Node::start(dir.path(), quiet);
-    assert_eq!(node.lineage().await, lineage, "lineage reloaded");
-    assert_eq!(node.ids().await, before, "stored rows keep their ids");
+    let node = Server::start_in(dir.path(), quiet);
+    assert_eq!(lineage_of(&node).await, lineage, "lineage reloaded");
+    assert_eq!(ids_of(&node).await, before, "stored rows keep their ids");
     // A new user takes the learned general template, which a fresh miner
     // would not know yet; a known event keeps its id.
     export(
-        node.ends(),
+        (node.grpc, node.http),
         Protocol::Grpc,
         1_000_000,
         vec![
@@ -520,7 +408,7 @@ async fn ids_and_lineage_survive_restarts() {
         ],
     )
     .await;
-    let after = node.ids().await;
+    let after = ids_of(&node).await;
     assert_eq!(after["user erin logged in"], general);
     assert_eq!(
         after["timeout after 8s talking to redis at 10.0.3.17:6379"],
@@ -536,7 +424,7 @@ async fn ids_and_lineage_survive_restarts() {
     node.stop().await;
 
     // The shutdown save kept what was learned after the last periodic one.
-    let node = Node::start(dir.path(), quiet);
+    let node = Server::start_in(dir.path(), quiet);
     let templates: HashMap<String, i64> = node
         .sql("SELECT id, count FROM templates")
         .await
@@ -545,7 +433,7 @@ async fn ids_and_lineage_survive_restarts() {
         .collect();
     assert_eq!(templates.get(&disk_id), Some(&1), "{templates:?}");
     assert_eq!(templates.get(&general), Some(&5), "{templates:?}");
-    assert_eq!(node.lineage().await, lineage);
+    assert_eq!(lineage_of(&node).await, lineage);
     assert_eq!(
         node.sql("SELECT count(*) AS n FROM logs l JOIN templates t ON l.template_id = t.id")
             .await[0]["n"],
