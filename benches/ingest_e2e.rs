@@ -5,8 +5,12 @@
 //!
 //! ```text
 //! cargo bench --bench ingest_e2e -- [--seconds N] [--clients N] [--rounds N]
-//!     [--signals traces,logs] [--peer PATH | --no-peer]
+//!     [--signals traces,logs] [--peer PATH | --no-peer] [--wal-sync commit|interval]
 //! ```
+//!
+//! `--wal-sync interval` runs grayscope with `[store.wal] sync = "interval"`
+//! (answers before the fsync; for telling the disk's share of the latency
+//! from the rest, not for the durable figures).
 //!
 //! For each signal (spans, then log records; 512 records per export
 //! request, protobuf), each round drives grayscope flat out, then the peer
@@ -118,6 +122,7 @@ struct Args {
     rounds: usize,
     signals: Vec<Signal>,
     peer: Option<PathBuf>,
+    wal_sync: String,
 }
 
 fn args() -> Args {
@@ -127,6 +132,7 @@ fn args() -> Args {
         rounds: 1,
         signals: vec![Signal::Traces, Signal::Logs],
         peer: which("otlp2parquet"),
+        wal_sync: "commit".to_owned(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -148,6 +154,7 @@ fn args() -> Args {
             }
             "--peer" => args.peer = Some(it.next().unwrap().into()),
             "--no-peer" => args.peer = None,
+            "--wal-sync" => args.wal_sync = it.next().unwrap(),
             _ => {} // cargo passes --bench
         }
     }
@@ -488,14 +495,14 @@ impl Drop for Server {
     }
 }
 
-fn start_grayscope(dir: &Path) -> Server {
+fn start_grayscope(dir: &Path, wal_sync: &str) -> Server {
     let config = dir.join("grayscope.toml");
     std::fs::write(
         &config,
         format!(
             "data_dir = {:?}\n[otlp]\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n\
              max_concurrent_requests = 256\n[api]\naddr = \"127.0.0.1:0\"\n[sql]\npostgres_addr = \"127.0.0.1:0\"\nflight_addr = \"127.0.0.1:0\"\n\
-             [store]\nflush_interval = \"5s\"\nmemory_limit = \"2GiB\"\n",
+             [store]\nflush_interval = \"5s\"\nmemory_limit = \"2GiB\"\n[store.wal]\nsync = {wal_sync:?}\n",
             dir.join("data")
         ),
     )
@@ -805,10 +812,11 @@ fn main() {
     .unwrap();
     println!(
         "durable OTLP/HTTP ingest on loopback: {} clients, {} s per run, {} round(s), 512 records per \
-         request (protobuf); {} cores; load average at start {}",
+         request (protobuf); grayscope's WAL sync = {:?}; {} cores; load average at start {}",
         args.clients,
         args.seconds,
         args.rounds,
+        args.wal_sync,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average(),
     );
@@ -817,7 +825,7 @@ fn main() {
          server CPU-second while driven and including the work until all was in Parquet (+drain), \
          client cores, records per CPU-second of server (+drain) and client together, export latency"
     );
-    let grayscope = start_grayscope(dir.path());
+    let grayscope = start_grayscope(dir.path(), &args.wal_sync);
     let peer = args.peer.as_ref().map(|p| start_peer(p, dir.path()));
     if peer.is_none() {
         println!("(no peer: install otlp2parquet or pass --peer PATH for the side-by-side run)");
