@@ -17,7 +17,7 @@ use crate::limits::{ClientTimeout, QueryLimits, QueryStream};
 use crate::live_table::LiveTable;
 use crate::read_only;
 use crate::system_tables;
-use crate::templates_table::{self, NoTemplates, TemplateSource, TemplatesTableProvider};
+use crate::templates_table::{self, NoTemplates, TemplateSource};
 use crate::{cohort_rule, trace_cohorts};
 
 /// Runs read-only SQL over every table of a store. Cheap to clone; clones
@@ -73,7 +73,7 @@ impl QueryEngine {
         trace_cohorts::register(&context)?;
         context.register_table(
             templates_table::TABLE_NAME,
-            Arc::new(TemplatesTableProvider::new(Arc::new(NoTemplates))),
+            templates_table::provider(Arc::new(NoTemplates)),
         )?;
         Ok(QueryEngine {
             context,
@@ -97,7 +97,7 @@ impl QueryEngine {
         self.context.deregister_table(templates_table::TABLE_NAME)?;
         self.context.register_table(
             templates_table::TABLE_NAME,
-            Arc::new(TemplatesTableProvider::new(source)),
+            templates_table::provider(source),
         )?;
         Ok(self)
     }

@@ -9,17 +9,20 @@ use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::{TableProvider, TableType};
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 
 type Rows = dyn Fn() -> Result<RecordBatch> + Send + Sync;
 
 /// A read-only table whose one batch of rows `rows` builds afresh at each
-/// scan, so every query sees the figures of its moment.
+/// scan, so every query sees the figures of its moment. The rows are built
+/// on a blocking thread: copying tens of thousands of templates out of the
+/// miner is CPU work under the miner's lock, and no table's rows should
+/// hold up the async runtime.
 pub(crate) struct LiveTable {
     schema: SchemaRef,
-    rows: Box<Rows>,
+    rows: Arc<Rows>,
 }
 
 impl LiveTable {
@@ -39,7 +42,7 @@ impl LiveTable {
     ) -> Arc<LiveTable> {
         Arc::new(LiveTable {
             schema,
-            rows: Box::new(rows),
+            rows: Arc::new(rows),
         })
     }
 }
@@ -69,7 +72,10 @@ impl TableProvider for LiveTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = (self.rows)()?;
+        let rows = self.rows.clone();
+        let batch = tokio::task::spawn_blocking(move || rows())
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))??;
         Ok(MemorySourceConfig::try_new_exec(
             &[vec![batch]],
             self.schema.clone(),

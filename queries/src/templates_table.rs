@@ -28,14 +28,11 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampNanosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use async_trait::async_trait;
-use datafusion::catalog::Session;
-use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::{TableProvider, TableType};
-use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::datasource::TableProvider;
+use datafusion::error::Result;
 use grayscope_core::schema::timestamp_type;
+
+use crate::live_table::LiveTable;
 
 /// The table's SQL name.
 pub const TABLE_NAME: &str = "templates";
@@ -90,53 +87,9 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
-/// The `templates` table over `source`.
-#[derive(Debug)]
-pub struct TemplatesTableProvider {
-    source: Arc<dyn TemplateSource>,
-    schema: SchemaRef,
-}
-
-impl TemplatesTableProvider {
-    /// A provider that reads `source` at every scan.
-    pub fn new(source: Arc<dyn TemplateSource>) -> TemplatesTableProvider {
-        TemplatesTableProvider {
-            source,
-            schema: schema(),
-        }
-    }
-}
-
-#[async_trait]
-impl TableProvider for TemplatesTableProvider {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        // Copying tens of thousands of templates out of the miner is CPU
-        // work, and it holds the miner's lock: keep it off the runtime.
-        let source = self.source.clone();
-        let schema = self.schema.clone();
-        let batch = tokio::task::spawn_blocking(move || build(&source.templates(), schema))
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))??;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
-            self.schema.clone(),
-            projection.cloned(),
-        )?)
-    }
+/// The `templates` table over `source`, read at every scan.
+pub fn provider(source: Arc<dyn TemplateSource>) -> Arc<dyn TableProvider> {
+    LiveTable::with_schema(schema(), move || build(&source.templates(), schema()))
 }
 
 /// An id as `logs.template_id` writes it.
