@@ -57,13 +57,13 @@ impl Server {
         Server::start_configured("", sql_extra, tables)
     }
 
-    /// The configuration text `start_with_config(tables)` writes, for a test
-    /// that rewrites the file before a reload.
     /// The server's data directory.
     pub fn data_dir(&self) -> PathBuf {
         self.data.clone()
     }
 
+    /// The configuration text `start_with_config(tables)` writes, for a test
+    /// that rewrites the file before a reload.
     pub fn config_text(&self, tables: &str) -> String {
         let dir = self.data.parent().expect("data is in a directory");
         Server::config(dir, "", "", tables)
@@ -73,9 +73,22 @@ impl Server {
     /// (ending with `tables`) and data stay after the server is killed or
     /// stopped, for the next server started on it.
     pub fn start_in(dir: &std::path::Path, tables: &str) -> Server {
+        Server::start_on(dir, None, "", "", tables)
+    }
+
+    /// Writes the configuration into `dir` and starts a server on it;
+    /// `temp_dir` (when it is `dir`) lives as long as the server.
+    fn start_on(
+        dir: &std::path::Path,
+        temp_dir: Option<tempfile::TempDir>,
+        otlp_extra: &str,
+        sql_extra: &str,
+        tables: &str,
+    ) -> Server {
         let config_path = dir.join("grayscope.toml");
-        std::fs::write(&config_path, Server::config(dir, "", "", tables)).expect("write config");
-        Server::launch(None, dir.join("data"), config_path)
+        let config = Server::config(dir, otlp_extra, sql_extra, tables);
+        std::fs::write(&config_path, config).expect("write config");
+        Server::launch(temp_dir, dir.join("data"), config_path)
     }
 
     fn config(dir: &std::path::Path, otlp_extra: &str, sql_extra: &str, tables: &str) -> String {
@@ -97,12 +110,9 @@ impl Server {
     }
 
     fn start_configured(otlp_extra: &str, sql_extra: &str, tables: &str) -> Server {
-        let data_dir = tempfile::tempdir().expect("temp dir");
-        let config_path = data_dir.path().join("grayscope.toml");
-        let config = Server::config(data_dir.path(), otlp_extra, sql_extra, tables);
-        std::fs::write(&config_path, config).expect("write config");
-        let data = data_dir.path().join("data");
-        Server::launch(Some(data_dir), data, config_path)
+        let temp_dir = tempfile::tempdir().expect("temp dir");
+        let dir = temp_dir.path().to_owned();
+        Server::start_on(&dir, Some(temp_dir), otlp_extra, sql_extra, tables)
     }
 
     /// Kills the server (SIGKILL: no shutdown of any kind) and starts it
