@@ -1,27 +1,36 @@
 //! Compaction: once an hour partition is over, its small parts (one per
-//! flush) are merged into one, so scans open fewer files.
+//! flush) are merged into one, so scans open fewer files. Parts are sorted
+//! by time, so a merge streams them ([`SortedMerge`]) in bounded memory.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Error, Result};
-use crate::flush::TimeOrder;
 use crate::parquet_part::{Part, PartMeta, PartWriterOptions, write_part};
 use crate::partition::Partition;
+use crate::sorted_merge::SortedMerge;
 use crate::table::TableData;
 
-/// The merges worth doing in `table` now: in each finished partition, the
-/// smallest parts, as many as fit together under `target` bytes (at least
-/// two).
+/// Rows read at a time from each part being merged.
+const READ_ROWS: usize = 4096;
+
+/// The most parts one merge reads at once: with [`READ_ROWS`], this bounds
+/// a merge's memory to a few tens of MB. A partition with more small parts
+/// is merged over several rounds.
+const MAX_MERGE_INPUTS: usize = 16;
+
+/// The merges worth doing in `table` now: in each finished partition, its
+/// parts smaller than `target` bytes, smallest first, as many as fit
+/// together under `target` (but at least two, and at most
+/// [`MAX_MERGE_INPUTS`]). A part at or over `target` is left alone.
 pub(crate) fn plan(table: &TableData, now_nanos: i64, target: u64) -> Vec<Vec<Arc<Part>>> {
     let mut by_partition: BTreeMap<Partition, Vec<Arc<Part>>> = BTreeMap::new();
     for part in table.parts() {
-        if part.partition().end_nanos() <= now_nanos {
+        if part.partition().end_nanos() <= now_nanos && part.size() < target {
             by_partition.entry(part.partition()).or_default().push(part);
         }
     }
@@ -31,7 +40,8 @@ pub(crate) fn plan(table: &TableData, now_nanos: i64, target: u64) -> Vec<Vec<Ar
         let mut group = Vec::new();
         let mut total = 0;
         for part in parts {
-            if total + part.size() > target && group.len() >= 2 {
+            if (total + part.size() > target && group.len() >= 2) || group.len() == MAX_MERGE_INPUTS
+            {
                 break;
             }
             total += part.size();
@@ -47,6 +57,10 @@ pub(crate) fn plan(table: &TableData, now_nanos: i64, target: u64) -> Vec<Vec<Ar
 /// Merges `parts` (all of one partition) into one new part, and swaps it in.
 /// Blocking: run it off the async runtime. Returns whether the swap
 /// happened (it does not if one of the parts expired meanwhile).
+///
+/// Every part is already sorted by time, so the merge streams: it holds one
+/// batch of [`READ_ROWS`] rows per input and one output chunk, however big
+/// the parts are.
 pub(crate) fn merge(
     table: &TableData,
     parts: &[Arc<Part>],
@@ -56,21 +70,28 @@ pub(crate) fn merge(
     let Some(partition) = parts.first().map(|p| p.partition()) else {
         return Ok(false);
     };
-    let mut batches: Vec<RecordBatch> = Vec::new();
-    for part in parts {
+    // Oldest part first, so rows with equal times keep their order of
+    // arrival.
+    let mut oldest_first: Vec<&Arc<Part>> = parts.iter().collect();
+    oldest_first.sort_by_key(|p| p.meta().id);
+    let mut inputs = Vec::with_capacity(parts.len());
+    let mut rows = 0;
+    for part in oldest_first {
         let read_error = |reason: String| Error::ReadPart {
             path: part.path().to_owned(),
             reason,
         };
         let file = File::open(part.path()).map_err(|e| read_error(e.to_string()))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .and_then(|b| b.with_batch_size(64 * 1024).build())
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|e| read_error(e.to_string()))?;
-        for batch in reader {
-            batches.push(batch.map_err(|e| read_error(e.to_string()))?);
-        }
+        rows += builder.metadata().file_metadata().num_rows().max(0) as u64;
+        let reader = builder
+            .with_batch_size(READ_ROWS)
+            .build()
+            .map_err(|e| read_error(e.to_string()))?;
+        inputs.push(reader);
     }
-    let order = TimeOrder::new(table, &batches)?;
+    let merged_rows = SortedMerge::new(inputs);
     let id = next_id.fetch_add(1, Ordering::Relaxed);
     let meta = PartMeta {
         table: table.table().name().to_owned(),
@@ -78,7 +99,7 @@ pub(crate) fn merge(
         flush_id: id,
         flush_lsn: parts.iter().map(|p| p.meta().flush_lsn).max().unwrap_or(0),
         replaces: parts.iter().map(|p| p.meta().id).collect(),
-        rows: order.len() as u64,
+        rows,
         min_time: parts
             .iter()
             .map(|p| p.meta().min_time)
@@ -94,7 +115,7 @@ pub(crate) fn merge(
         table.dir(),
         partition,
         table.table().schema(),
-        order.chunks(0..order.len()),
+        merged_rows,
         meta,
         options,
     )?;

@@ -23,7 +23,7 @@ use crate::table::TableData;
 
 /// Rows gathered per call when writing a part: small enough to stay in
 /// cache, large enough for the column encoders.
-const CHUNK_ROWS: usize = 16 * 1024;
+pub(crate) const CHUNK_ROWS: usize = 16 * 1024;
 
 /// The rows of some batches in time order, as `(batch, row)` positions.
 /// Rows with equal times keep their order of arrival.
@@ -61,11 +61,6 @@ impl<'a> TimeOrder<'a> {
             batches: batches.iter().collect(),
             keys,
         })
-    }
-
-    /// How many rows there are.
-    pub(crate) fn len(&self) -> usize {
-        self.keys.len()
     }
 
     /// The ranges of sorted rows that share an hour partition.
@@ -188,7 +183,7 @@ mod tests {
         let batches = [batch(&[30, 10, 20], 0), batch(&[15, 10, 40], 3)];
         let table = table();
         let order = TimeOrder::new(&table, &batches).unwrap();
-        assert_eq!(order.len(), 6);
+        assert_eq!(order.keys.len(), 6);
         let chunks: Vec<RecordBatch> = order.chunks(0..6).map(|c| c.unwrap()).collect();
         let sorted = concat_batches(&batches[0].schema(), &chunks).unwrap();
         assert_eq!(column(&sorted, "time"), vec![10, 10, 15, 20, 30, 40]);
@@ -221,7 +216,7 @@ mod tests {
         let table = table();
         let order = TimeOrder::new(&table, &batches).unwrap();
         let sizes: Vec<usize> = order
-            .chunks(0..order.len())
+            .chunks(0..order.keys.len())
             .map(|c| c.unwrap().num_rows())
             .collect();
         assert_eq!(sizes, vec![CHUNK_ROWS, CHUNK_ROWS, 5]);

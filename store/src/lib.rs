@@ -40,6 +40,7 @@ mod memtable;
 mod parquet_part;
 mod partition;
 mod recovery;
+mod sorted_merge;
 mod store;
 mod table;
 mod table_provider;

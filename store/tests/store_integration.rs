@@ -7,17 +7,19 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use arrow::array::AsArray as _;
 use arrow::array::{
     Array, ArrayRef, Int32Array, Int64Array, ListArray, MapBuilder, StringArray, StringBuilder,
     TimestampNanosecondArray, UInt32Array, new_empty_array, new_null_array,
 };
 use arrow::buffer::OffsetBuffer;
-use arrow::datatypes::{DataType, Field};
+use arrow::datatypes::{DataType, Field, TimestampNanosecondType};
 use arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
 use grayscope_core::Table;
 use grayscope_core::config::{ByteSize, ConfigDuration, StoreConfig};
 use grayscope_store::{Error, Store};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// 2025-11-24T16:00:00Z.
 const T0: i64 = 1_764_000_000_000_000_000;
@@ -344,6 +346,70 @@ async fn compaction_merges_the_parts_of_finished_hours() {
     assert_eq!(report.parts, 1);
     assert_eq!(report.discarded.len(), 4, "{:?}", report.discarded);
     assert_eq!(names(&store).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_interleaves_parts_in_time_order_merging_at_most_sixteen_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path(), config()).await.unwrap();
+    // Twenty flushes whose rows interleave in time: flush r holds
+    // T0 + r, T0 + 20 + r, ..., T0 + 80 + r.
+    for round in 0..20 {
+        let times: Vec<i64> = (0..5).map(|k| T0 + k * 20 + round).collect();
+        store
+            .append(Table::Spans, spans(&format!("i{round}"), &times))
+            .await
+            .unwrap();
+        store.flush().await.unwrap();
+    }
+    assert_eq!(store.parts(Table::Spans).len(), 20);
+
+    // One round merges sixteen parts, the next merges the rest.
+    store.housekeeping_at(T0 + 2 * HOUR).await.unwrap();
+    assert_eq!(store.parts(Table::Spans).len(), 5);
+    store.housekeeping_at(T0 + 2 * HOUR).await.unwrap();
+    let parts = store.parts(Table::Spans);
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0].meta().rows, 100);
+
+    // The merged file holds every row once, in time order.
+    let file = std::fs::File::open(parts[0].path()).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut times = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let time = batch.column_by_name("time").unwrap();
+        times.extend_from_slice(time.as_primitive::<TimestampNanosecondType>().values());
+    }
+    let expected: Vec<i64> = (0..100).map(|t| T0 + t).collect();
+    assert_eq!(times, expected);
+    assert_eq!(count(&store, "").await, 100);
+
+    // A part of `compact_below` or more is left alone: with the limit at
+    // the merged part's size, two late small parts merge only together.
+    let merged = parts[0].meta().id;
+    let config = StoreConfig {
+        compact_below: ByteSize(parts[0].size()),
+        ..config()
+    };
+    drop(parts);
+    drop(store);
+    let (store, _) = Store::open(dir.path(), config).await.unwrap();
+    for round in 0..2 {
+        store
+            .append(Table::Spans, spans(&format!("late{round}"), &[T0 + 1000]))
+            .await
+            .unwrap();
+        store.flush().await.unwrap();
+    }
+    store.housekeeping_at(T0 + 2 * HOUR).await.unwrap();
+    let parts = store.parts(Table::Spans);
+    assert_eq!(parts.len(), 2);
+    assert!(parts.iter().any(|p| p.meta().id == merged));
+    assert_eq!(count(&store, "").await, 102);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
