@@ -110,10 +110,10 @@ impl<I: Iterator<Item = BatchResult>> SortedMerge<I> {
         if !*started {
             *started = true;
             for (i, input) in inputs.iter_mut().enumerate() {
-                if input.advance()? {
-                    if let Some(current) = &input.current {
-                        heap.push(Reverse((current.time(), i)));
-                    }
+                if input.advance()?
+                    && let Some(current) = &input.current
+                {
+                    heap.push(Reverse((current.time(), i)));
                 }
             }
         }
@@ -140,11 +140,12 @@ impl<I: Iterator<Item = BatchResult>> SortedMerge<I> {
             };
             positions.push((current.pinned, current.row));
             current.row += 1;
-            if current.row == current.batch.num_rows() && input.advance()? {
-                if let Some(current) = input.current.as_mut() {
-                    current.pinned = pinned.len();
-                    pinned.push(current.batch.clone());
-                }
+            if current.row == current.batch.num_rows()
+                && input.advance()?
+                && let Some(current) = input.current.as_mut()
+            {
+                current.pinned = pinned.len();
+                pinned.push(current.batch.clone());
             }
             match &input.current {
                 // Replacing the top and letting it sink costs one sift, not
