@@ -1,5 +1,6 @@
-//! Compaction: once an hour partition is over, its small parts (one per
-//! flush) are merged into one, so scans open fewer files. Parts are sorted
+//! Compaction: small parts (one per flush) are merged into bigger ones, so
+//! scans open fewer files — in the hour being written once enough of them
+//! pile up, and whatever is left once the hour is over. Parts are sorted
 //! by time, so a merge streams them ([`SortedMerge`]) in bounded memory.
 
 use std::collections::BTreeMap;
@@ -23,35 +24,87 @@ const READ_ROWS: usize = 4096;
 /// is merged over several rounds.
 const MAX_MERGE_INPUTS: usize = 16;
 
-/// The merges worth doing in `table` now: in each finished partition, its
-/// parts smaller than `target` bytes, smallest first, as many as fit
-/// together under `target` (but at least two, and at most
-/// [`MAX_MERGE_INPUTS`]). A part at or over `target` is left alone.
-pub(crate) fn plan(table: &TableData, now_nanos: i64, target: u64) -> Vec<Vec<Arc<Part>>> {
+/// A size tier: parts at most this many times the size of the smallest
+/// part waiting to be merged. Merging only parts of about the same size
+/// keeps rewrites few: a row is rewritten about once per tier it climbs.
+const TIER_FACTOR: u64 = 4;
+
+/// When merges are due.
+#[derive(Debug, Clone)]
+pub(crate) struct Rules {
+    /// Parts this big or bigger are never merged (`compact_below`).
+    pub(crate) target: u64,
+    /// In any partition, a tier of this many small parts is merged
+    /// (`compact_min_parts`).
+    pub(crate) min_parts: usize,
+    /// Also merge whatever small parts are left in hours that are over.
+    pub(crate) finished_hours: bool,
+}
+
+/// The merges due in `table` now, at most one per partition, each of two
+/// to [`MAX_MERGE_INPUTS`] parts smaller than `rules.target`:
+/// - in any partition, the oldest parts of the smallest size tier, once the
+///   tier holds `rules.min_parts` of them: the hour being written does not
+///   pile up one small part per flush;
+/// - with `rules.finished_hours`, in a partition whose hour is over, its
+///   smallest parts, as many as fit together under the target (but at
+///   least two).
+pub(crate) fn plan(table: &TableData, now_nanos: i64, rules: &Rules) -> Vec<Vec<Arc<Part>>> {
     let mut by_partition: BTreeMap<Partition, Vec<Arc<Part>>> = BTreeMap::new();
     for part in table.parts() {
-        if part.partition().end_nanos() <= now_nanos && part.size() < target {
+        if part.size() < rules.target {
             by_partition.entry(part.partition()).or_default().push(part);
         }
     }
     let mut merges = Vec::new();
-    for (_, mut parts) in by_partition {
-        parts.sort_by_key(|p| p.size());
-        let mut group = Vec::new();
-        let mut total = 0;
-        for part in parts {
-            if (total + part.size() > target && group.len() >= 2) || group.len() == MAX_MERGE_INPUTS
-            {
-                break;
+    for (partition, parts) in by_partition {
+        let group = match tier(parts.clone(), rules) {
+            Some(group) => group,
+            None if rules.finished_hours && partition.end_nanos() <= now_nanos => {
+                smallest_first(parts, rules.target)
             }
-            total += part.size();
-            group.push(part);
-        }
+            None => continue,
+        };
         if group.len() >= 2 {
             merges.push(group);
         }
     }
     merges
+}
+
+/// The oldest parts of the smallest size tier, if there are enough.
+fn tier(mut parts: Vec<Arc<Part>>, rules: &Rules) -> Option<Vec<Arc<Part>>> {
+    let smallest = parts.iter().map(|p| p.size()).min()?;
+    let limit = smallest.saturating_mul(TIER_FACTOR);
+    parts.retain(|p| p.size() <= limit);
+    if parts.len() < rules.min_parts.max(2) {
+        return None;
+    }
+    // Oldest first: consecutive flushes cover neighbouring times, so the
+    // merged part keeps a narrow time range for pruning.
+    parts.sort_by_key(|p| p.meta().id);
+    Some(fill(parts, rules.target))
+}
+
+/// The smallest parts, as many as fit under `target` (at least two).
+fn smallest_first(mut parts: Vec<Arc<Part>>, target: u64) -> Vec<Arc<Part>> {
+    parts.sort_by_key(|p| p.size());
+    fill(parts, target)
+}
+
+/// `parts` in their order, while they fit together under `target` (but at
+/// least two), at most [`MAX_MERGE_INPUTS`].
+fn fill(parts: Vec<Arc<Part>>, target: u64) -> Vec<Arc<Part>> {
+    let mut group = Vec::new();
+    let mut total = 0;
+    for part in parts {
+        if (total + part.size() > target && group.len() >= 2) || group.len() == MAX_MERGE_INPUTS {
+            break;
+        }
+        total += part.size();
+        group.push(part);
+    }
+    group
 }
 
 /// Merges `parts` (all of one partition) into one new part, and swaps it in.

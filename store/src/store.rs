@@ -103,6 +103,8 @@ struct Inner {
     graveyard: Mutex<Vec<(Instant, Arc<Part>)>>,
     /// Serialises flushes (and writes of the state file).
     flush_lock: tokio::sync::Mutex<()>,
+    /// Serialises compactions, so two never plan the same parts.
+    compaction_lock: tokio::sync::Mutex<()>,
     shutdown: CancellationToken,
     maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -288,9 +290,13 @@ impl Store {
         self.inner.flush(true).await
     }
 
-    /// Runs retention and compaction now, as if `now_nanos` were the time.
+    /// Runs retention and compaction (of finished hours too) now, as if
+    /// `now_nanos` were the time.
     pub async fn housekeeping_at(&self, now_nanos: i64) -> Result<()> {
-        self.inner.housekeeping(now_nanos).await
+        self.inner.retain(now_nanos);
+        self.inner.compact(now_nanos, true).await?;
+        self.inner.dig_up(Instant::now());
+        Ok(())
     }
 
     /// Stops background work, flushes what it can and closes the log.
@@ -394,36 +400,52 @@ fn open_blocking(data_dir: PathBuf, config: StoreConfig) -> Result<(Inner, Recov
         counters: Counters::default(),
         graveyard: Mutex::new(Vec::new()),
         flush_lock: tokio::sync::Mutex::new(()),
+        compaction_lock: tokio::sync::Mutex::new(()),
         shutdown: CancellationToken::new(),
         maintenance: Mutex::new(None),
     };
     Ok((inner, report))
 }
 
-/// Background work. Holds the store only while working, so that dropping
-/// every `Store` handle stops it (and releases the log).
+/// Background work: flushes, then compaction on a task of its own (so a
+/// long merge never holds up a flush), and every [`HOUSEKEEPING_EVERY`]
+/// retention, compaction of finished hours and deletion of obsolete files.
+/// Holds the store only while working, so that dropping every `Store`
+/// handle stops it (and releases the log).
 async fn maintain(store: std::sync::Weak<Inner>, shutdown: CancellationToken, wanted: Arc<Notify>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_housekeeping = Instant::now();
+    let mut compaction: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => break,
             _ = wanted.notified() => {}
             _ = tick.tick() => {}
         }
         let Some(inner) = store.upgrade() else {
-            return;
+            break;
         };
         if let Err(error) = inner.flush(false).await {
             tracing::warn!(%error, "flush failed; will retry");
         }
-        if last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY {
-            last_housekeeping = Instant::now();
-            if let Err(error) = inner.housekeeping(now_nanos()).await {
-                tracing::warn!(%error, "retention or compaction failed; will retry");
-            }
+        if compaction.as_ref().is_some_and(|task| !task.is_finished()) {
+            continue;
         }
+        let finished_hours = last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY;
+        if finished_hours {
+            last_housekeeping = Instant::now();
+            inner.retain(now_nanos());
+            inner.dig_up(Instant::now());
+        }
+        compaction = Some(tokio::spawn(async move {
+            if let Err(error) = inner.compact(now_nanos(), finished_hours).await {
+                tracing::warn!(%error, "compaction failed; will retry");
+            }
+        }));
+    }
+    if let Some(task) = compaction {
+        let _ = task.await;
     }
 }
 
@@ -542,8 +564,8 @@ impl Inner {
         self.wal.truncate_before(oldest.min(in_flight))
     }
 
-    /// Retention, compaction, and deletion of obsolete files.
-    async fn housekeeping(self: &Arc<Self>, now: i64) -> Result<()> {
+    /// Retention: drops the parts of expired hour partitions.
+    fn retain(&self, now: i64) {
         for table in &self.tables {
             let retention = self.config.retention_of(table.table()).get();
             let horizon =
@@ -557,24 +579,45 @@ impl Inner {
                 self.bury(expired);
             }
         }
-        let target = self.config.compact_below.0;
+    }
+
+    /// Merges small parts until no merge is due (see `compaction::plan`);
+    /// `finished_hours` also merges what is left of hours that are over.
+    async fn compact(self: &Arc<Self>, now: i64, finished_hours: bool) -> Result<()> {
+        let _serial = self.compaction_lock.lock().await;
+        let rules = compaction::Rules {
+            target: self.config.compact_below.0,
+            min_parts: self.config.compact_min_parts,
+            finished_hours,
+        };
         for table in &self.tables {
-            for group in compaction::plan(table, now, target) {
-                let inner = self.clone();
-                let data = table.clone();
-                let parts = group.clone();
-                let merged = tokio::task::spawn_blocking(move || {
-                    compaction::merge(&data, &parts, &inner.next_part_id, &inner.part_options())
-                })
-                .await
-                .map_err(|_| Error::Closed)??;
-                if merged {
-                    self.counters.compactions.fetch_add(1, Ordering::Relaxed);
-                    self.bury(group);
+            // Each round merges at least two parts into one, so this ends.
+            loop {
+                let groups = compaction::plan(table, now, &rules);
+                let mut merged_any = false;
+                for group in groups {
+                    if self.shutdown.is_cancelled() {
+                        return Ok(());
+                    }
+                    let inner = self.clone();
+                    let data = table.clone();
+                    let parts = group.clone();
+                    let merged = tokio::task::spawn_blocking(move || {
+                        compaction::merge(&data, &parts, &inner.next_part_id, &inner.part_options())
+                    })
+                    .await
+                    .map_err(|_| Error::Closed)??;
+                    if merged {
+                        merged_any = true;
+                        self.counters.compactions.fetch_add(1, Ordering::Relaxed);
+                        self.bury(group);
+                    }
+                }
+                if !merged_any {
+                    break;
                 }
             }
         }
-        self.dig_up(Instant::now());
         Ok(())
     }
 

@@ -351,7 +351,12 @@ async fn compaction_merges_the_parts_of_finished_hours() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_interleaves_parts_in_time_order_merging_at_most_sixteen_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open(dir.path(), config()).await.unwrap();
+    let config = StoreConfig {
+        // Only the finished hour's merges, which this test counts.
+        compact_min_parts: 1000,
+        ..config()
+    };
+    let (store, _) = Store::open(dir.path(), config.clone()).await.unwrap();
     // Twenty flushes whose rows interleave in time: flush r holds
     // T0 + r, T0 + 20 + r, ..., T0 + 80 + r.
     for round in 0..20 {
@@ -364,12 +369,12 @@ async fn compaction_interleaves_parts_in_time_order_merging_at_most_sixteen_at_o
     }
     assert_eq!(store.parts(Table::Spans).len(), 20);
 
-    // One round merges sixteen parts, the next merges the rest.
-    store.housekeeping_at(T0 + 2 * HOUR).await.unwrap();
-    assert_eq!(store.parts(Table::Spans).len(), 5);
+    // One merge takes sixteen parts, a second the rest and its result.
     store.housekeeping_at(T0 + 2 * HOUR).await.unwrap();
     let parts = store.parts(Table::Spans);
     assert_eq!(parts.len(), 1);
+    assert_eq!(store.store_stats().compactions, 2);
+    assert_eq!(parts[0].meta().replaces.len(), 5);
     assert_eq!(parts[0].meta().rows, 100);
 
     // The merged file holds every row once, in time order.
@@ -393,7 +398,7 @@ async fn compaction_interleaves_parts_in_time_order_merging_at_most_sixteen_at_o
     let merged = parts[0].meta().id;
     let config = StoreConfig {
         compact_below: ByteSize(parts[0].size()),
-        ..config()
+        ..config
     };
     drop(parts);
     drop(store);
@@ -410,6 +415,51 @@ async fn compaction_interleaves_parts_in_time_order_merging_at_most_sixteen_at_o
     assert_eq!(parts.len(), 2);
     assert!(parts.iter().any(|p| p.meta().id == merged));
     assert_eq!(count(&store, "").await, 102);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_of_the_hour_being_written_are_merged_once_enough_pile_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        compact_min_parts: 4,
+        ..config()
+    };
+    let (store, _) = Store::open(dir.path(), config).await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    for round in 0..3 {
+        store
+            .append(Table::Spans, spans(&format!("h{round}"), &[now + round]))
+            .await
+            .unwrap();
+        store.flush().await.unwrap();
+    }
+    // Three small parts are not enough, and the hour is not over.
+    store.housekeeping_at(now).await.unwrap();
+    assert_eq!(store.parts(Table::Spans).len(), 3);
+
+    // The fourth is: the store merges them in the background, without
+    // waiting for the hour to end.
+    store
+        .append(Table::Spans, spans("h3", &[now + 3]))
+        .await
+        .unwrap();
+    store.flush().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while store.parts(Table::Spans).len() > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not merged: {} parts",
+            store.parts(Table::Spans).len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let parts = store.parts(Table::Spans);
+    assert_eq!(parts[0].meta().replaces.len(), 4);
+    assert_eq!(store.store_stats().compactions, 1);
+    assert_eq!(count(&store, "").await, 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,9 +32,16 @@ pub struct StoreConfig {
     pub tables: BTreeMap<String, TableStoreConfig>,
     /// Rows per Parquet row group. Default 131072.
     pub row_group_rows: usize,
-    /// Parts of a partition smaller than this are merged into one, once the
-    /// partition's hour is over. Default `64MiB`.
+    /// Parts smaller than this are merged into bigger ones: once the
+    /// partition's hour is over, and before that whenever
+    /// `compact_min_parts` parts of about the same size have piled up.
+    /// Default `64MiB`.
     pub compact_below: ByteSize,
+    /// How many small parts of about the same size (each flush makes one)
+    /// an hour partition may gather before they are merged, while the hour
+    /// is still being written; keeps queries over recent data from opening
+    /// hundreds of files. Default 8.
+    pub compact_min_parts: usize,
     /// The write-ahead log.
     pub wal: WalConfig,
 }
@@ -83,6 +90,7 @@ impl Default for StoreConfig {
             tables: BTreeMap::new(),
             row_group_rows: 128 * 1024,
             compact_below: ByteSize(64 << 20),
+            compact_min_parts: 8,
             wal: WalConfig::default(),
         }
     }
