@@ -599,6 +599,7 @@ impl Inner {
                     if self.shutdown.is_cancelled() {
                         return Ok(());
                     }
+                    let started = Instant::now();
                     let inner = self.clone();
                     let data = table.clone();
                     let parts = group.clone();
@@ -609,6 +610,14 @@ impl Inner {
                     .map_err(|_| Error::Closed)??;
                     if merged {
                         merged_any = true;
+                        tracing::debug!(
+                            table = %table.table(),
+                            parts = group.len(),
+                            rows = group.iter().map(|p| p.meta().rows).sum::<u64>(),
+                            bytes = group.iter().map(|p| p.size()).sum::<u64>(),
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "compacted"
+                        );
                         self.counters.compactions.fetch_add(1, Ordering::Relaxed);
                         self.bury(group);
                     }
