@@ -107,6 +107,27 @@ fn fill(parts: Vec<Arc<Part>>, target: u64) -> Vec<Arc<Part>> {
     group
 }
 
+/// Runs `job` (a merge) on a thread of its own at the lowest CPU priority,
+/// so that merges take the CPU ingest and queries leave idle. Under
+/// sustained full load they fall behind, which costs only more parts for
+/// a while; a flush, which memory waits on, is never slowed this way.
+pub(crate) async fn at_low_priority<T: Send + 'static>(
+    job: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("grayscope-compact".to_owned())
+        .spawn(move || {
+            // On Linux a nice value belongs to the calling thread alone;
+            // elsewhere it would be the whole process's, so leave it.
+            #[cfg(target_os = "linux")]
+            let _ = rustix::process::setpriority_process(None, 19);
+            let _ = done.send(job());
+        })
+        .map_err(|source| Error::SpawnThread { source })?;
+    result.await.map_err(|_| Error::Closed)
+}
+
 /// Merges `parts` (all of one partition) into one new part, and swaps it in.
 /// Blocking: run it off the async runtime. Returns whether the swap
 /// happened (it does not if one of the parts expired meanwhile).

@@ -133,6 +133,13 @@ pub enum Error {
     /// The store is shutting down.
     #[error("the store is closed")]
     Closed,
+    /// A background thread (a compaction's) could not be started.
+    #[error("cannot start a background thread")]
+    SpawnThread {
+        /// The error from the operating system.
+        #[source]
+        source: std::io::Error,
+    },
     /// Deleting segments behind a flush failed.
     #[error("cannot delete the write-ahead log segment {}", path.display())]
     TruncateWal {

@@ -603,11 +603,10 @@ impl Inner {
                     let inner = self.clone();
                     let data = table.clone();
                     let parts = group.clone();
-                    let merged = tokio::task::spawn_blocking(move || {
+                    let merged = compaction::at_low_priority(move || {
                         compaction::merge(&data, &parts, &inner.next_part_id, &inner.part_options())
                     })
-                    .await
-                    .map_err(|_| Error::Closed)??;
+                    .await??;
                     if merged {
                         merged_any = true;
                         tracing::debug!(
