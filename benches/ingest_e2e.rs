@@ -6,11 +6,14 @@
 //! ```text
 //! cargo bench --bench ingest_e2e -- [--seconds N] [--clients N] [--rounds N]
 //!     [--signals traces,logs] [--peer PATH | --no-peer] [--wal-sync commit|interval]
+//!     [--no-compaction]
 //! ```
 //!
 //! `--wal-sync interval` runs grayscope with `[store.wal] sync = "interval"`
 //! (answers before the fsync; for telling the disk's share of the latency
-//! from the rest, not for the durable figures).
+//! from the rest, not for the durable figures). `--no-compaction` turns
+//! compaction off (`compact_below = "1KiB"`), to tell the ingest path's own
+//! cost from that background work's.
 //!
 //! For each signal (spans, then log records; 512 records per export
 //! request, protobuf), each round drives grayscope flat out, then the peer
@@ -123,6 +126,7 @@ struct Args {
     signals: Vec<Signal>,
     peer: Option<PathBuf>,
     wal_sync: String,
+    compaction: bool,
 }
 
 fn args() -> Args {
@@ -133,6 +137,7 @@ fn args() -> Args {
         signals: vec![Signal::Traces, Signal::Logs],
         peer: which("otlp2parquet"),
         wal_sync: "commit".to_owned(),
+        compaction: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -155,6 +160,7 @@ fn args() -> Args {
             "--peer" => args.peer = Some(it.next().unwrap().into()),
             "--no-peer" => args.peer = None,
             "--wal-sync" => args.wal_sync = it.next().unwrap(),
+            "--no-compaction" => args.compaction = false,
             _ => {} // cargo passes --bench
         }
     }
@@ -495,14 +501,16 @@ impl Drop for Server {
     }
 }
 
-fn start_grayscope(dir: &Path, wal_sync: &str) -> Server {
+fn start_grayscope(dir: &Path, wal_sync: &str, compaction: bool) -> Server {
     let config = dir.join("grayscope.toml");
+    let compact_below = if compaction { "64MiB" } else { "1KiB" };
     std::fs::write(
         &config,
         format!(
             "data_dir = {:?}\n[otlp]\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n\
              max_concurrent_requests = 256\n[api]\naddr = \"127.0.0.1:0\"\n[sql]\npostgres_addr = \"127.0.0.1:0\"\nflight_addr = \"127.0.0.1:0\"\n\
-             [store]\nflush_interval = \"5s\"\nmemory_limit = \"2GiB\"\n[store.wal]\nsync = {wal_sync:?}\n",
+             [store]\nflush_interval = \"5s\"\nmemory_limit = \"2GiB\"\ncompact_below = {compact_below:?}\n\
+             [store.wal]\nsync = {wal_sync:?}\n",
             dir.join("data")
         ),
     )
@@ -812,11 +820,13 @@ fn main() {
     .unwrap();
     println!(
         "durable OTLP/HTTP ingest on loopback: {} clients, {} s per run, {} round(s), 512 records per \
-         request (protobuf); grayscope's WAL sync = {:?}; {} cores; load average at start {}",
+         request (protobuf); grayscope's WAL sync = {:?}, compaction {}; {} cores; \
+         load average at start {}",
         args.clients,
         args.seconds,
         args.rounds,
         args.wal_sync,
+        if args.compaction { "on" } else { "off" },
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average(),
     );
@@ -825,7 +835,7 @@ fn main() {
          server CPU-second while driven and including the work until all was in Parquet (+drain), \
          client cores, records per CPU-second of server (+drain) and client together, export latency"
     );
-    let grayscope = start_grayscope(dir.path(), &args.wal_sync);
+    let grayscope = start_grayscope(dir.path(), &args.wal_sync, args.compaction);
     let peer = args.peer.as_ref().map(|p| start_peer(p, dir.path()));
     if peer.is_none() {
         println!("(no peer: install otlp2parquet or pass --peer PATH for the side-by-side run)");

@@ -3,13 +3,16 @@
 //! SQL front ends, against DuckDB over the same Parquet files, in one run.
 //!
 //! ```text
-//! cargo bench --bench sql_frontends -- [--spans N] [--runs N] [--data-dir DIR]
+//! cargo bench --bench sql_frontends -- [--spans N] [--runs N] [--data-dir DIR] [--part-rows N]
 //! ```
 //!
 //! Setup (not timed): `--spans` spans (default 10M) over the last two
 //! hours, 5 % canary, half of them server spans, written through
 //! grayscope's own store (`Store::append`, flushed every 2M spans: Parquet
 //! parts of about 2M rows in hour partitions, the layout a server writes).
+//! `--part-rows N` flushes every N spans instead, with no compaction: the
+//! many small parts of an hour that compaction has not merged yet (a
+//! server flat out flushes about 110k spans at a time).
 //! With `--data-dir`, the data is kept there and reused by the next run
 //! (delete it to regenerate). Then a real
 //! `grayscope serve` (release binary) is started on that directory.
@@ -78,12 +81,12 @@ const QUERY_TDIGEST: &str = "SELECT cohort, count(*) AS requests, \
      FROM spans WHERE kind = 'server' GROUP BY cohort ORDER BY cohort";
 
 const BATCH_ROWS: usize = 64 * 1024;
-const FLUSH_ROWS: usize = 2_000_000;
 
 struct Args {
     spans: usize,
     runs: usize,
     data_dir: Option<PathBuf>,
+    part_rows: usize,
 }
 
 fn args() -> Args {
@@ -91,6 +94,7 @@ fn args() -> Args {
         spans: 10_000_000,
         runs: 15,
         data_dir: None,
+        part_rows: 2_000_000,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -98,6 +102,7 @@ fn args() -> Args {
             "--spans" => args.spans = it.next().unwrap().parse().unwrap(),
             "--runs" => args.runs = it.next().unwrap().parse().unwrap(),
             "--data-dir" => args.data_dir = Some(it.next().unwrap().into()),
+            "--part-rows" => args.part_rows = it.next().unwrap().parse().unwrap(),
             "--bench" => {}
             other => panic!("unknown argument {other:?}"),
         }
@@ -128,7 +133,7 @@ fn main() {
         println!("reusing the spans in {}", data.display());
     } else {
         let started = Instant::now();
-        runtime.block_on(generate(&data, args.spans));
+        runtime.block_on(generate(&data, args.spans, args.part_rows));
         println!(
             "wrote {} spans to {} in {:.1} s",
             args.spans,
@@ -511,12 +516,14 @@ fn has_spans(data: &Path) -> bool {
     !spans_parts(data).is_empty()
 }
 
-/// Writes `n` spans through the store: appended in batches, flushed once.
-async fn generate(data: &Path, n: usize) {
+/// Writes `n` spans through the store: appended in batches, flushed every
+/// `part_rows`, never compacted.
+async fn generate(data: &Path, n: usize, part_rows: usize) {
     let config = StoreConfig {
         flush_size: grayscope_core::config::ByteSize(64 << 30),
         memory_limit: grayscope_core::config::ByteSize(64 << 30),
         flush_interval: grayscope_core::config::ConfigDuration::from_secs(3600),
+        compact_below: grayscope_core::config::ByteSize(1),
         ..StoreConfig::default()
     };
     let (store, _) = Store::open(data, config).await.unwrap();
@@ -529,13 +536,13 @@ async fn generate(data: &Path, n: usize) {
     let mut rng = StdRng::seed_from_u64(7);
     let mut written = 0;
     while written < n {
-        let rows = BATCH_ROWS.min(n - written);
+        let rows = BATCH_ROWS.min(part_rows).min(n - written);
         let batch = spans_batch(&mut rng, written, rows, n, start, window);
         store.append(Table::Spans, batch).await.unwrap();
         written += rows;
-        // Flushing every ~2M spans keeps the write-ahead log (truncated
-        // behind each flush) and memory small.
-        if written % FLUSH_ROWS < BATCH_ROWS {
+        // Flushing every ~2M spans by default keeps the write-ahead log
+        // (truncated behind each flush) and memory small.
+        if written % part_rows < rows {
             store.flush().await.unwrap();
         }
     }

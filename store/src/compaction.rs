@@ -1,7 +1,11 @@
-//! Compaction: small parts (one per flush) are merged into bigger ones, so
-//! scans open fewer files — in the hour being written once enough of them
-//! pile up, and whatever is left once the hour is over. Parts are sorted
-//! by time, so a merge streams them ([`SortedMerge`]) in bounded memory.
+//! Compaction: small parts (one per flush) are merged into parts of about
+//! `compact_below`, so scans open fewer files. A row is rewritten once: a
+//! small part is merged into a big one, and a big one is never merged
+//! again. In the hour being written this happens as soon as the small parts
+//! add up to `compact_below` (or number [`MAX_MERGE_INPUTS`]), so the hour
+//! never gathers thousands of them; what is left is merged once the hour
+//! is over. Parts are sorted by time, so a merge streams them
+//! ([`SortedMerge`]) in bounded memory.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -17,79 +21,60 @@ use crate::sorted_merge::SortedMerge;
 use crate::table::TableData;
 
 /// Rows read at a time from each part being merged.
-const READ_ROWS: usize = 4096;
+const READ_ROWS: usize = 1024;
 
-/// The most parts one merge reads at once: with [`READ_ROWS`], this bounds
-/// a merge's memory to a few tens of MB. A partition with more small parts
-/// is merged over several rounds.
-const MAX_MERGE_INPUTS: usize = 16;
+/// The most parts one merge reads at once. With [`READ_ROWS`], a merge
+/// holds at most this many batches of 1024 rows (tens of MB), however big
+/// the parts are.
+const MAX_MERGE_INPUTS: usize = 64;
 
-/// A size tier: parts at most this many times the size of the smallest
-/// part waiting to be merged. Merging only parts of about the same size
-/// keeps rewrites few: a row is rewritten about once per tier it climbs.
-const TIER_FACTOR: u64 = 4;
+/// A part is small, and will be merged, below this fraction of the target
+/// size; a merge's output is at least this big, so it is never merged
+/// again.
+const SMALL_FRACTION: u64 = 4;
 
 /// When merges are due.
 #[derive(Debug, Clone)]
 pub(crate) struct Rules {
-    /// Parts this big or bigger are never merged (`compact_below`).
+    /// The size merges aim at (`compact_below`); parts under a quarter of
+    /// it are small.
     pub(crate) target: u64,
-    /// In any partition, a tier of this many small parts is merged
-    /// (`compact_min_parts`).
-    pub(crate) min_parts: usize,
     /// Also merge whatever small parts are left in hours that are over.
     pub(crate) finished_hours: bool,
 }
 
-/// The merges due in `table` now, at most one per partition, each of two
-/// to [`MAX_MERGE_INPUTS`] parts smaller than `rules.target`:
-/// - in any partition, the oldest parts of the smallest size tier, once the
-///   tier holds `rules.min_parts` of them: the hour being written does not
-///   pile up one small part per flush;
-/// - with `rules.finished_hours`, in a partition whose hour is over, its
-///   smallest parts, as many as fit together under the target (but at
-///   least two).
+/// The merges due in `table` now, at most one per partition, each of the
+/// oldest small parts of a partition, as many as fit together under
+/// `rules.target` (at least two, at most [`MAX_MERGE_INPUTS`]):
+/// - in any partition, once its small parts add up to the target or number
+///   [`MAX_MERGE_INPUTS`];
+/// - with `rules.finished_hours`, in a partition whose hour is over,
+///   whatever small parts it has.
 pub(crate) fn plan(table: &TableData, now_nanos: i64, rules: &Rules) -> Vec<Vec<Arc<Part>>> {
+    let small = rules.target / SMALL_FRACTION;
     let mut by_partition: BTreeMap<Partition, Vec<Arc<Part>>> = BTreeMap::new();
     for part in table.parts() {
-        if part.size() < rules.target {
+        if part.size() < small {
             by_partition.entry(part.partition()).or_default().push(part);
         }
     }
     let mut merges = Vec::new();
-    for (partition, parts) in by_partition {
-        let group = match tier(parts.clone(), rules) {
-            Some(group) => group,
-            None if rules.finished_hours && partition.end_nanos() <= now_nanos => {
-                smallest_first(parts, rules.target)
-            }
-            None => continue,
-        };
+    for (partition, mut parts) in by_partition {
+        let enough = parts.iter().map(|p| p.size()).sum::<u64>() >= rules.target
+            || parts.len() >= MAX_MERGE_INPUTS;
+        let over = rules.finished_hours && partition.end_nanos() <= now_nanos;
+        if !(enough || over) {
+            continue;
+        }
+        // Oldest first: consecutive flushes cover neighbouring times, so
+        // the merged part keeps a narrow time range for pruning.
+        parts.sort_by_key(|p| p.meta().id);
+        let group = fill(parts, rules.target);
         if group.len() >= 2 {
             merges.push(group);
         }
     }
     merges
-}
-
-/// The oldest parts of the smallest size tier, if there are enough.
-fn tier(mut parts: Vec<Arc<Part>>, rules: &Rules) -> Option<Vec<Arc<Part>>> {
-    let smallest = parts.iter().map(|p| p.size()).min()?;
-    let limit = smallest.saturating_mul(TIER_FACTOR);
-    parts.retain(|p| p.size() <= limit);
-    if parts.len() < rules.min_parts.max(2) {
-        return None;
-    }
-    // Oldest first: consecutive flushes cover neighbouring times, so the
-    // merged part keeps a narrow time range for pruning.
-    parts.sort_by_key(|p| p.meta().id);
-    Some(fill(parts, rules.target))
-}
-
-/// The smallest parts, as many as fit under `target` (at least two).
-fn smallest_first(mut parts: Vec<Arc<Part>>, target: u64) -> Vec<Arc<Part>> {
-    parts.sort_by_key(|p| p.size());
-    fill(parts, target)
 }
 
 /// `parts` in their order, while they fit together under `target` (but at

@@ -15,9 +15,11 @@
 //! - [`StoreTableProvider`] is the DataFusion `TableProvider` of a table:
 //!   memtables and parts as one table, each row exactly once, pruned by the
 //!   query's time range and filters.
-//! - Retention drops whole hour partitions; compaction merges the small
-//!   parts of finished hours. Memory is capped: over the cap, appends get
-//!   [`Error::Backpressure`] instead of being buffered.
+//! - Retention drops whole hour partitions. Compaction merges small parts
+//!   into big ones, in the hour being written as they add up and what is
+//!   left once an hour is over; it streams the time-sorted parts through a
+//!   k-way merge, on a low-priority thread of its own. Memory is capped: over the
+//!   cap, appends get [`Error::Backpressure`] instead of being buffered.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {

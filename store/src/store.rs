@@ -587,7 +587,6 @@ impl Inner {
         let _serial = self.compaction_lock.lock().await;
         let rules = compaction::Rules {
             target: self.config.compact_below.0,
-            min_parts: self.config.compact_min_parts,
             finished_hours,
         };
         for table in &self.tables {

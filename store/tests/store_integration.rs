@@ -349,33 +349,28 @@ async fn compaction_merges_the_parts_of_finished_hours() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn compaction_interleaves_parts_in_time_order_merging_at_most_sixteen_at_once() {
+async fn compaction_interleaves_parts_in_time_order_merging_at_most_64_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let config = StoreConfig {
-        // Only the finished hour's merges, which this test counts.
-        compact_min_parts: 1000,
-        ..config()
-    };
-    let (store, _) = Store::open(dir.path(), config.clone()).await.unwrap();
-    // Twenty flushes whose rows interleave in time: flush r holds
-    // T0 + r, T0 + 20 + r, ..., T0 + 80 + r.
-    for round in 0..20 {
-        let times: Vec<i64> = (0..5).map(|k| T0 + k * 20 + round).collect();
+    let (store, _) = Store::open(dir.path(), config()).await.unwrap();
+    // Seventy flushes whose rows interleave in time: flush r holds
+    // T0 + r, T0 + 70 + r, ..., T0 + 280 + r.
+    for round in 0..70 {
+        let times: Vec<i64> = (0..5).map(|k| T0 + k * 70 + round).collect();
         store
             .append(Table::Spans, spans(&format!("i{round}"), &times))
             .await
             .unwrap();
         store.flush().await.unwrap();
     }
-    assert_eq!(store.parts(Table::Spans).len(), 20);
 
-    // One merge takes sixteen parts, a second the rest and its result.
+    // One merge takes the oldest 64 parts (in the background, once there
+    // are 64, or here), a second the rest and its result.
     store.housekeeping_at(T0 + 2 * HOUR).await.unwrap();
     let parts = store.parts(Table::Spans);
     assert_eq!(parts.len(), 1);
     assert_eq!(store.store_stats().compactions, 2);
-    assert_eq!(parts[0].meta().replaces.len(), 5);
-    assert_eq!(parts[0].meta().rows, 100);
+    assert_eq!(parts[0].meta().replaces.len(), 7);
+    assert_eq!(parts[0].meta().rows, 350);
 
     // The merged file holds every row once, in time order.
     let file = std::fs::File::open(parts[0].path()).unwrap();
@@ -389,16 +384,16 @@ async fn compaction_interleaves_parts_in_time_order_merging_at_most_sixteen_at_o
         let time = batch.column_by_name("time").unwrap();
         times.extend_from_slice(time.as_primitive::<TimestampNanosecondType>().values());
     }
-    let expected: Vec<i64> = (0..100).map(|t| T0 + t).collect();
+    let expected: Vec<i64> = (0..350).map(|t| T0 + t).collect();
     assert_eq!(times, expected);
-    assert_eq!(count(&store, "").await, 100);
+    assert_eq!(count(&store, "").await, 350);
 
-    // A part of `compact_below` or more is left alone: with the limit at
-    // the merged part's size, two late small parts merge only together.
+    // A part of a quarter of `compact_below` or more is not small, and is
+    // left alone: two late small parts merge only with each other.
     let merged = parts[0].meta().id;
     let config = StoreConfig {
-        compact_below: ByteSize(parts[0].size()),
-        ..config
+        compact_below: ByteSize(parts[0].size() * 4),
+        ..config()
     };
     drop(parts);
     drop(store);
@@ -414,41 +409,45 @@ async fn compaction_interleaves_parts_in_time_order_merging_at_most_sixteen_at_o
     let parts = store.parts(Table::Spans);
     assert_eq!(parts.len(), 2);
     assert!(parts.iter().any(|p| p.meta().id == merged));
-    assert_eq!(count(&store, "").await, 102);
+    assert_eq!(count(&store, "").await, 352);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn parts_of_the_hour_being_written_are_merged_once_enough_pile_up() {
+async fn the_hour_being_written_merges_its_small_parts_once_they_add_up_to_compact_below() {
     let dir = tempfile::tempdir().unwrap();
-    let config = StoreConfig {
-        compact_min_parts: 4,
-        ..config()
-    };
-    let (store, _) = Store::open(dir.path(), config).await.unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as i64;
-    for round in 0..3 {
+    let flush_one = async |store: &Store, round: i64| {
         store
-            .append(Table::Spans, spans(&format!("h{round}"), &[now + round]))
+            .append(Table::Spans, spans(&format!("h{round:02}"), &[now + round]))
             .await
             .unwrap();
         store.flush().await.unwrap();
+    };
+    // Measure one part, then aim compaction at 4.5 of them.
+    let (store, _) = Store::open(dir.path(), config()).await.unwrap();
+    flush_one(&store, 0).await;
+    let size = store.parts(Table::Spans)[0].size();
+    drop(store);
+    let config = StoreConfig {
+        compact_below: ByteSize(size * 9 / 2),
+        ..config()
+    };
+    let (store, _) = Store::open(dir.path(), config).await.unwrap();
+    for round in 1..4 {
+        flush_one(&store, round).await;
     }
-    // Three small parts are not enough, and the hour is not over.
+    // Four small parts do not add up to it, and the hour is not over.
     store.housekeeping_at(now).await.unwrap();
-    assert_eq!(store.parts(Table::Spans).len(), 3);
+    assert_eq!(store.parts(Table::Spans).len(), 4);
 
-    // The fourth is: the store merges them in the background, without
-    // waiting for the hour to end.
-    store
-        .append(Table::Spans, spans("h3", &[now + 3]))
-        .await
-        .unwrap();
-    store.flush().await.unwrap();
+    // Five do: the store merges the oldest four (as many as fit) in the
+    // background, without waiting for the hour to end.
+    flush_one(&store, 4).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while store.parts(Table::Spans).len() > 1 {
+    while store.parts(Table::Spans).len() > 2 {
         assert!(
             std::time::Instant::now() < deadline,
             "not merged: {} parts",
@@ -457,9 +456,10 @@ async fn parts_of_the_hour_being_written_are_merged_once_enough_pile_up() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let parts = store.parts(Table::Spans);
-    assert_eq!(parts[0].meta().replaces.len(), 4);
+    let merged: Vec<usize> = parts.iter().map(|p| p.meta().replaces.len()).collect();
+    assert!(merged.contains(&4), "{merged:?}");
     assert_eq!(store.store_stats().compactions, 1);
-    assert_eq!(count(&store, "").await, 4);
+    assert_eq!(count(&store, "").await, 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,16 +32,13 @@ pub struct StoreConfig {
     pub tables: BTreeMap<String, TableStoreConfig>,
     /// Rows per Parquet row group. Default 131072.
     pub row_group_rows: usize,
-    /// Parts smaller than this are merged into bigger ones: once the
-    /// partition's hour is over, and before that whenever
-    /// `compact_min_parts` parts of about the same size have piled up.
+    /// The size compaction merges parts up to. Parts under a quarter of it
+    /// (each flush makes one) are merged, oldest first, into parts of about
+    /// this size: in the hour being written as soon as they add up to it
+    /// (or number 64), so queries over recent data open few files, and
+    /// whatever is left once the hour is over. Each row is rewritten once.
     /// Default `64MiB`.
     pub compact_below: ByteSize,
-    /// How many small parts of about the same size (each flush makes one)
-    /// an hour partition may gather before they are merged, while the hour
-    /// is still being written; keeps queries over recent data from opening
-    /// hundreds of files. Default 8.
-    pub compact_min_parts: usize,
     /// The write-ahead log.
     pub wal: WalConfig,
 }
@@ -90,7 +87,6 @@ impl Default for StoreConfig {
             tables: BTreeMap::new(),
             row_group_rows: 128 * 1024,
             compact_below: ByteSize(64 << 20),
-            compact_min_parts: 8,
             wal: WalConfig::default(),
         }
     }
