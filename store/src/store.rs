@@ -416,7 +416,10 @@ async fn maintain(store: std::sync::Weak<Inner>, shutdown: CancellationToken, wa
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_housekeeping = Instant::now();
-    let mut compaction: Option<tokio::task::JoinHandle<()>> = None;
+    let mut compaction: Option<tokio::task::JoinHandle<bool>> = None;
+    // After a failed compaction (a part that cannot be read, a full disk),
+    // the next waits for housekeeping rather than retrying every second.
+    let mut compaction_after = Instant::now();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -429,7 +432,12 @@ async fn maintain(store: std::sync::Weak<Inner>, shutdown: CancellationToken, wa
         if let Err(error) = inner.flush(false).await {
             tracing::warn!(%error, "flush failed; will retry");
         }
-        if compaction.as_ref().is_some_and(|task| !task.is_finished()) {
+        if let Some(done) = compaction.take_if(|task| task.is_finished())
+            && !done.await.unwrap_or(false)
+        {
+            compaction_after = Instant::now() + HOUSEKEEPING_EVERY;
+        }
+        if compaction.is_some() {
             continue;
         }
         let finished_hours = last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY;
@@ -437,10 +445,16 @@ async fn maintain(store: std::sync::Weak<Inner>, shutdown: CancellationToken, wa
             last_housekeeping = Instant::now();
             inner.retain(now_nanos());
             inner.dig_up(Instant::now());
+        } else if Instant::now() < compaction_after {
+            continue;
         }
         compaction = Some(tokio::spawn(async move {
-            if let Err(error) = inner.compact(now_nanos(), finished_hours).await {
-                tracing::warn!(%error, "compaction failed; will retry");
+            match inner.compact(now_nanos(), finished_hours).await {
+                Ok(()) => true,
+                Err(error) => {
+                    tracing::warn!(%error, "compaction failed; will retry");
+                    false
+                }
             }
         }));
     }
