@@ -7,8 +7,9 @@
 # (`cargo bench --bench sql_frontends -- --data-dir DIR` keeps DIR/data:
 # 10M spans in parts of 3-87 MB over three finished hours). A copy of it is
 # served by BINARY (default target/release/grayscope) with
-# compact_below = "256MiB", so the first housekeeping (a minute after the
-# start) merges each finished hour's parts: about 5M spans per merge. After
+# compact_below = "1GiB" (parts under 256 MiB are small), so the first
+# housekeeping (a minute after the start) merges each finished hour's
+# parts: about 5M spans per merge. After
 # SECONDS (default 130) it prints the server's peak resident memory
 # (VmHWM) and CPU time, each merge as the store logs it, and the parts left.
 set -euo pipefail
@@ -29,7 +30,7 @@ addr = "127.0.0.1:0"
 postgres_addr = "127.0.0.1:0"
 flight_addr = "127.0.0.1:0"
 [store]
-compact_below = "256MiB"
+compact_below = "1GiB"
 EOF
 GRAYSCOPE_LOG=info,grayscope_store=debug "$bin" serve --config "$work/grayscope.toml" \
     > "$work/server.log" 2>&1 &
