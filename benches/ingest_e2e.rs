@@ -12,7 +12,7 @@
 //! `--wal-sync interval` runs grayscope with `[store.wal] sync = "interval"`
 //! (answers before the fsync; for telling the disk's share of the latency
 //! from the rest, not for the durable figures). `--no-compaction` turns
-//! compaction off (`compact_below = "1KiB"`), to tell the ingest path's own
+//! compaction off (`compact_below = "0"`), to tell the ingest path's own
 //! cost from that background work's.
 //!
 //! For each signal (spans, then log records; 512 records per export
@@ -503,7 +503,7 @@ impl Drop for Server {
 
 fn start_grayscope(dir: &Path, wal_sync: &str, compaction: bool) -> Server {
     let config = dir.join("grayscope.toml");
-    let compact_below = if compaction { "64MiB" } else { "1KiB" };
+    let compact_below = if compaction { "64MiB" } else { "0" };
     std::fs::write(
         &config,
         format!(

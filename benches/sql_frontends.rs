@@ -465,7 +465,7 @@ fn start_server(dir: &Path, data: &Path) -> Server {
         format!(
             "data_dir = {data:?}\n[sql]\npostgres_addr = \"127.0.0.1:0\"\nflight_addr = \"127.0.0.1:0\"\n\
              [otlp]\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n\
-             [api]\naddr = \"127.0.0.1:0\"\n[store]\ncompact_below = \"1KiB\"\n"
+             [api]\naddr = \"127.0.0.1:0\"\n[store]\ncompact_below = \"0\"\n"
         ),
     )
     .unwrap();
@@ -523,7 +523,7 @@ async fn generate(data: &Path, n: usize, part_rows: usize) {
         flush_size: grayscope_core::config::ByteSize(64 << 30),
         memory_limit: grayscope_core::config::ByteSize(64 << 30),
         flush_interval: grayscope_core::config::ConfigDuration::from_secs(3600),
-        compact_below: grayscope_core::config::ByteSize(1),
+        compact_below: grayscope_core::config::ByteSize(0),
         ..StoreConfig::default()
     };
     let (store, _) = Store::open(data, config).await.unwrap();

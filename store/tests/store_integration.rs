@@ -463,6 +463,26 @@ async fn the_hour_being_written_merges_its_small_parts_once_they_add_up_to_compa
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compact_below_zero_turns_compaction_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        compact_below: ByteSize(0),
+        ..config()
+    };
+    let (store, _) = Store::open(dir.path(), config).await.unwrap();
+    for round in 0..3 {
+        store
+            .append(Table::Spans, spans(&format!("z{round}"), &[T0 + round]))
+            .await
+            .unwrap();
+        store.flush().await.unwrap();
+    }
+    store.housekeeping_at(T0 + 2 * HOUR).await.unwrap();
+    assert_eq!(store.parts(Table::Spans).len(), 3);
+    assert_eq!(store.store_stats().compactions, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_the_memory_limit_appends_get_backpressure_until_a_flush() {
     let dir = tempfile::tempdir().unwrap();
     let batch = spans("m", &[T0; 200]);

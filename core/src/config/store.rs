@@ -37,7 +37,7 @@ pub struct StoreConfig {
     /// this size: in the hour being written as soon as they add up to it
     /// (or number 64), so queries over recent data open few files, and
     /// whatever is left once the hour is over. Each row is rewritten once.
-    /// Default `64MiB`.
+    /// `"0"` turns compaction off. Default `64MiB`.
     pub compact_below: ByteSize,
     /// The write-ahead log.
     pub wal: WalConfig,
