@@ -1,7 +1,7 @@
 //! Compaction: small parts (one per flush) are merged into parts of about
-//! `compact_below`, so scans open fewer files. A row is rewritten once: a
-//! small part is merged into a big one, and a big one is never merged
-//! again. In the hour being written this happens as soon as the small parts
+//! `compact_below`, so scans open fewer files. A row is rewritten about
+//! once: a small part is merged into a big one, and a big one is never
+//! merged again. In the hour being written this happens as soon as the small parts
 //! add up to `compact_below` (or number [`MAX_MERGE_INPUTS`]), so the hour
 //! never gathers thousands of them; what is left is merged once the hour
 //! is over. Parts are sorted by time, so a merge streams them
@@ -29,8 +29,10 @@ const READ_ROWS: usize = 1024;
 const MAX_MERGE_INPUTS: usize = 64;
 
 /// A part is small, and will be merged, below this fraction of the target
-/// size; a merge's output is at least this big, so it is never merged
-/// again.
+/// size. Small parts that add up to the target merge into a part of at
+/// least three quarters of it, which is not small, so it is not merged
+/// again. (64 tiny parts, or the leftovers of a finished hour, can make a
+/// part that is still small; it is merged once more, and it is tiny.)
 const SMALL_FRACTION: u64 = 4;
 
 /// When merges are due.
