@@ -448,6 +448,11 @@ async fn maintain(store: std::sync::Weak<Inner>, shutdown: CancellationToken, wa
         } else if Instant::now() < compaction_after {
             continue;
         }
+        // A task only when there is work: an idle store holds itself in no
+        // task, so dropping it releases the log at once.
+        if !inner.compaction_due(now_nanos(), finished_hours) {
+            continue;
+        }
         compaction = Some(tokio::spawn(async move {
             match inner.compact(now_nanos(), finished_hours).await {
                 Ok(()) => true,
@@ -595,14 +600,26 @@ impl Inner {
         }
     }
 
+    fn compaction_rules(&self, finished_hours: bool) -> compaction::Rules {
+        compaction::Rules {
+            target: self.config.compact_below.0,
+            finished_hours,
+        }
+    }
+
+    /// Whether some merge is due now (see `compaction::plan`).
+    fn compaction_due(&self, now: i64, finished_hours: bool) -> bool {
+        let rules = self.compaction_rules(finished_hours);
+        self.tables
+            .iter()
+            .any(|table| !compaction::plan(table, now, &rules).is_empty())
+    }
+
     /// Merges small parts until no merge is due (see `compaction::plan`);
     /// `finished_hours` also merges what is left of hours that are over.
     async fn compact(self: &Arc<Self>, now: i64, finished_hours: bool) -> Result<()> {
         let _serial = self.compaction_lock.lock().await;
-        let rules = compaction::Rules {
-            target: self.config.compact_below.0,
-            finished_hours,
-        };
+        let rules = self.compaction_rules(finished_hours);
         for table in &self.tables {
             // Each round merges at least two parts into one, so this ends.
             loop {

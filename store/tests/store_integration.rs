@@ -396,7 +396,7 @@ async fn compaction_interleaves_parts_in_time_order_merging_at_most_64_at_once()
         ..config()
     };
     drop(parts);
-    drop(store);
+    store.close().await.unwrap();
     let (store, _) = Store::open(dir.path(), config).await.unwrap();
     for round in 0..2 {
         store
@@ -430,7 +430,7 @@ async fn the_hour_being_written_merges_its_small_parts_once_they_add_up_to_compa
     let (store, _) = Store::open(dir.path(), config()).await.unwrap();
     flush_one(&store, 0).await;
     let size = store.parts(Table::Spans)[0].size();
-    drop(store);
+    store.close().await.unwrap();
     let config = StoreConfig {
         compact_below: ByteSize(size * 9 / 2),
         ..config()
@@ -444,9 +444,10 @@ async fn the_hour_being_written_merges_its_small_parts_once_they_add_up_to_compa
     assert_eq!(store.parts(Table::Spans).len(), 4);
 
     // Five do: the store merges the oldest four (as many as fit) in the
-    // background, without waiting for the hour to end.
+    // background, without waiting for the hour to end. (The merge runs at
+    // nice 19: on a busy machine it may take a while.)
     flush_one(&store, 4).await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while store.parts(Table::Spans).len() > 2 {
         assert!(
             std::time::Instant::now() < deadline,
