@@ -254,19 +254,15 @@ mod tests {
         // Two interleaved inputs of many small batches: every chunk gathers
         // from batches the inputs moved past while it was built.
         let total = CHUNK_ROWS as i64 * 2 + 7;
-        let evens: Vec<RecordBatch> = (0..total)
-            .step_by(2)
-            .collect::<Vec<_>>()
-            .chunks(100)
-            .map(|ts| batch(&ts.iter().map(|&t| (t, t)).collect::<Vec<_>>()))
-            .collect();
-        let odds: Vec<RecordBatch> = (1..total)
-            .step_by(2)
-            .collect::<Vec<_>>()
-            .chunks(333)
-            .map(|ts| batch(&ts.iter().map(|&t| (t, t)).collect::<Vec<_>>()))
-            .collect();
-        let (sizes, rows) = merged(vec![evens, odds]);
+        // Rows `(t, t)` for every other `t` from `first`, `per_batch` a batch.
+        let every_other = |first: i64, per_batch: usize| -> Vec<RecordBatch> {
+            let times: Vec<i64> = (first..total).step_by(2).collect();
+            times
+                .chunks(per_batch)
+                .map(|ts| batch(&ts.iter().map(|&t| (t, t)).collect::<Vec<_>>()))
+                .collect()
+        };
+        let (sizes, rows) = merged(vec![every_other(0, 100), every_other(1, 333)]);
         assert_eq!(sizes, vec![CHUNK_ROWS, CHUNK_ROWS, 7]);
         let expected: Vec<(i64, i64)> = (0..total).map(|t| (t, t)).collect();
         assert_eq!(rows, expected);

@@ -80,6 +80,16 @@ fn config() -> StoreConfig {
     }
 }
 
+/// Appends a `spans` batch (see [`spans`]) and flushes it: one part per
+/// hour partition its times fall in.
+async fn flush_spans(store: &Store, prefix: &str, times: &[i64]) {
+    store
+        .append(Table::Spans, spans(prefix, times))
+        .await
+        .unwrap();
+    store.flush().await.unwrap();
+}
+
 async fn count(store: &Store, sql_where: &str) -> i64 {
     let ctx = SessionContext::new();
     ctx.register_table("spans", store.provider(Table::Spans))
@@ -298,11 +308,7 @@ async fn retention_drops_whole_expired_partitions() {
         .append(Table::Spans, spans("old", &[old, old + 1]))
         .await
         .unwrap();
-    store
-        .append(Table::Spans, spans("new", &[T0]))
-        .await
-        .unwrap();
-    store.flush().await.unwrap();
+    flush_spans(&store, "new", &[T0]).await;
     assert_eq!(store.parts(Table::Spans).len(), 2);
 
     // Seven days after T0, the partition of T0 - 8 days has expired.
@@ -324,11 +330,7 @@ async fn compaction_merges_the_parts_of_finished_hours() {
     let (store, _) = Store::open(dir.path(), config()).await.unwrap();
     for round in 0..4 {
         let times = [T0 + round * 10, T0 + round * 10 + 1];
-        store
-            .append(Table::Spans, spans(&format!("c{round}"), &times))
-            .await
-            .unwrap();
-        store.flush().await.unwrap();
+        flush_spans(&store, &format!("c{round}"), &times).await;
     }
     assert_eq!(store.parts(Table::Spans).len(), 4);
     let before = names(&store).await;
@@ -356,11 +358,7 @@ async fn compaction_interleaves_parts_in_time_order_merging_at_most_64_at_once()
     // T0 + r, T0 + 70 + r, ..., T0 + 280 + r.
     for round in 0..70 {
         let times: Vec<i64> = (0..5).map(|k| T0 + k * 70 + round).collect();
-        store
-            .append(Table::Spans, spans(&format!("i{round}"), &times))
-            .await
-            .unwrap();
-        store.flush().await.unwrap();
+        flush_spans(&store, &format!("i{round}"), &times).await;
     }
 
     // One merge takes the oldest 64 parts (in the background, once there
@@ -399,11 +397,7 @@ async fn compaction_interleaves_parts_in_time_order_merging_at_most_64_at_once()
     store.close().await.unwrap();
     let (store, _) = Store::open(dir.path(), config).await.unwrap();
     for round in 0..2 {
-        store
-            .append(Table::Spans, spans(&format!("late{round}"), &[T0 + 1000]))
-            .await
-            .unwrap();
-        store.flush().await.unwrap();
+        flush_spans(&store, &format!("late{round}"), &[T0 + 1000]).await;
     }
     store.housekeeping_at(T0 + 2 * HOUR).await.unwrap();
     let parts = store.parts(Table::Spans);
@@ -420,11 +414,7 @@ async fn the_hour_being_written_merges_its_small_parts_once_they_add_up_to_compa
         .unwrap()
         .as_nanos() as i64;
     let flush_one = async |store: &Store, round: i64| {
-        store
-            .append(Table::Spans, spans(&format!("h{round:02}"), &[now + round]))
-            .await
-            .unwrap();
-        store.flush().await.unwrap();
+        flush_spans(store, &format!("h{round:02}"), &[now + round]).await;
     };
     // Measure one part, then aim compaction at 4.5 of them.
     let (store, _) = Store::open(dir.path(), config()).await.unwrap();
@@ -472,11 +462,7 @@ async fn compact_below_zero_turns_compaction_off() {
     };
     let (store, _) = Store::open(dir.path(), config).await.unwrap();
     for round in 0..3 {
-        store
-            .append(Table::Spans, spans(&format!("z{round}"), &[T0 + round]))
-            .await
-            .unwrap();
-        store.flush().await.unwrap();
+        flush_spans(&store, &format!("z{round}"), &[T0 + round]).await;
     }
     store.housekeeping_at(T0 + 2 * HOUR).await.unwrap();
     assert_eq!(store.parts(Table::Spans).len(), 3);

@@ -327,29 +327,23 @@ fn json_row(value: Value) -> serde_json::Map<String, Value> {
 
 /// Template id by body text.
 async fn ids_of(node: &Server) -> HashMap<String, String> {
-    node.sql("SELECT body, template_id FROM logs")
-        .await
-        .iter()
-        .map(|r| {
-            (
-                str_of(r, "body").to_owned(),
-                str_of(r, "template_id").to_owned(),
-            )
-        })
-        .collect()
+    let sql = "SELECT body, template_id FROM logs";
+    let pairs = text_pairs(node, sql, "body", "template_id").await;
+    pairs.into_iter().collect()
 }
 
 /// `(id, parent_id)` of every replaced template.
 async fn lineage_of(node: &Server) -> Vec<(String, String)> {
-    node.sql("SELECT id, parent_id FROM templates WHERE parent_id IS NOT NULL ORDER BY id")
+    let sql = "SELECT id, parent_id FROM templates WHERE parent_id IS NOT NULL ORDER BY id";
+    text_pairs(node, sql, "id", "parent_id").await
+}
+
+/// The text columns `a` and `b` of `sql`'s rows, in order.
+async fn text_pairs(node: &Server, sql: &str, a: &str, b: &str) -> Vec<(String, String)> {
+    node.sql(sql)
         .await
         .iter()
-        .map(|r| {
-            (
-                str_of(r, "id").to_owned(),
-                str_of(r, "parent_id").to_owned(),
-            )
-        })
+        .map(|row| (str_of(row, a).to_owned(), str_of(row, b).to_owned()))
         .collect()
 }
 
