@@ -38,9 +38,11 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;
 
+use bytes::Bytes;
 use criterion::{Criterion, Throughput};
 use grayscope_core::config::CohortConfig;
 use grayscope_ingest::mining::LogMiningBuilder;
+use grayscope_ingest::wire::TraceRequest;
 use grayscope_ingest::{Encoding, Labeler, LogMining, Signal, decode_and_convert};
 use grayscope_patterns::{MinerConfig, RuleSet};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -225,10 +227,10 @@ fn logs_request() -> ExportLogsServiceRequest {
 fn bench(c: &mut Criterion) {
     let labeler = Labeler::new();
     let spans = spans_request();
-    let spans_proto = spans.encode_to_vec();
-    let spans_json = serde_json::to_vec(&spans).expect("json");
+    let spans_proto = Bytes::from(spans.encode_to_vec());
+    let spans_json = Bytes::from(serde_json::to_vec(&spans).expect("json"));
     let logs = logs_request();
-    let logs_proto = logs.encode_to_vec();
+    let logs_proto = Bytes::from(logs.encode_to_vec());
 
     let mut group = c.benchmark_group("decode_convert");
     group.throughput(Throughput::Elements(BATCH as u64));
@@ -237,7 +239,7 @@ fn bench(c: &mut Criterion) {
             let out = decode_and_convert(
                 Signal::Traces,
                 Encoding::Protobuf,
-                black_box(&spans_proto),
+                black_box(spans_proto.clone()),
                 &labeler,
                 None,
             )
@@ -251,7 +253,7 @@ fn bench(c: &mut Criterion) {
             decode_and_convert(
                 Signal::Traces,
                 Encoding::Json,
-                black_box(&spans_json),
+                black_box(spans_json.clone()),
                 &labeler,
                 None,
             )
@@ -263,7 +265,7 @@ fn bench(c: &mut Criterion) {
             let out = decode_and_convert(
                 Signal::Logs,
                 Encoding::Protobuf,
-                black_box(&logs_proto),
+                black_box(logs_proto.clone()),
                 &labeler,
                 None,
             )
@@ -279,8 +281,9 @@ fn cohorts(c: &mut Criterion) {
     let plain = Labeler::new();
     let rules = rules_labeler();
     let spans = cohort_spans_request();
-    let spans_proto = spans.encode_to_vec();
-    let logs_proto = logs_request().encode_to_vec();
+    let spans_proto = Bytes::from(spans.encode_to_vec());
+    let spans_wire = TraceRequest::decode(spans_proto.clone()).expect("decode");
+    let logs_proto = Bytes::from(logs_request().encode_to_vec());
 
     let mut group = c.benchmark_group("cohorts");
     group.throughput(Throughput::Elements(BATCH as u64));
@@ -290,7 +293,7 @@ fn cohorts(c: &mut Criterion) {
                 decode_and_convert(
                     Signal::Traces,
                     Encoding::Protobuf,
-                    black_box(&spans_proto),
+                    black_box(spans_proto.clone()),
                     labeler,
                     None,
                 )
@@ -302,7 +305,7 @@ fn cohorts(c: &mut Criterion) {
                 decode_and_convert(
                     Signal::Logs,
                     Encoding::Protobuf,
-                    black_box(&logs_proto),
+                    black_box(logs_proto.clone()),
                     labeler,
                     None,
                 )
@@ -311,7 +314,7 @@ fn cohorts(c: &mut Criterion) {
         });
     }
     group.bench_function("label_traces_512x14attrs/rule5", |b| {
-        b.iter(|| rules.label_traces(black_box(&spans)))
+        b.iter(|| rules.label_traces(black_box(&spans_wire)))
     });
     group.finish();
 }
@@ -346,9 +349,9 @@ fn thread_cpu_ns() -> u64 {
 fn throughput_summary() {
     let labeler = Labeler::new();
     let spans = spans_request();
-    let spans_proto = spans.encode_to_vec();
-    let spans_json = serde_json::to_vec(&spans).expect("json");
-    let logs_proto = logs_request().encode_to_vec();
+    let spans_proto = Bytes::from(spans.encode_to_vec());
+    let spans_json = Bytes::from(serde_json::to_vec(&spans).expect("json"));
+    let logs_proto = Bytes::from(logs_request().encode_to_vec());
     let variants = [
         (
             "spans protobuf",
@@ -372,7 +375,8 @@ fn throughput_summary() {
             let cpu0 = thread_cpu_ns();
             walls[k].extend(timings(1, || {
                 black_box(
-                    decode_and_convert(*signal, *encoding, body, &labeler, None).expect("convert"),
+                    decode_and_convert(*signal, *encoding, (*body).clone(), &labeler, None)
+                        .expect("convert"),
                 );
             }));
             cpu_ns[k] += thread_cpu_ns().saturating_sub(cpu0);
@@ -411,11 +415,13 @@ fn summary() {
     let plain = Labeler::new();
     let rules = rules_labeler();
     let spans = cohort_spans_request();
-    let spans_proto = spans.encode_to_vec();
-    let logs_proto = logs_request().encode_to_vec();
-    let convert = |signal, body: &[u8], labeler: &Labeler| {
+    let spans_proto = Bytes::from(spans.encode_to_vec());
+    let spans_wire = TraceRequest::decode(spans_proto.clone()).expect("decode");
+    let logs_proto = Bytes::from(logs_request().encode_to_vec());
+    let convert = |signal, body: &Bytes, labeler: &Labeler| {
         black_box(
-            decode_and_convert(signal, Encoding::Protobuf, body, labeler, None).expect("convert"),
+            decode_and_convert(signal, Encoding::Protobuf, body.clone(), labeler, None)
+                .expect("convert"),
         );
     };
     let names = [
@@ -436,7 +442,7 @@ fn summary() {
         measure(0, &mut || convert(Signal::Traces, &spans_proto, &plain));
         measure(1, &mut || convert(Signal::Traces, &spans_proto, &rules));
         measure(2, &mut || {
-            black_box(rules.label_traces(black_box(&spans)));
+            black_box(rules.label_traces(black_box(&spans_wire)));
         });
         measure(3, &mut || convert(Signal::Logs, &logs_proto, &plain));
         measure(4, &mut || convert(Signal::Logs, &logs_proto, &rules));
@@ -612,14 +618,14 @@ fn rules5() -> RuleSet {
 
 /// A default miner (with `rules`) that has seen `requests` once, as a
 /// running server's miner has.
-fn warm_mining(rules: RuleSet, requests: &[&[u8]]) -> LogMining {
+fn warm_mining(rules: RuleSet, requests: &[&Bytes]) -> LogMining {
     let mining = LogMiningBuilder::new(MinerConfig::default(), rules).in_memory();
     let labeler = Labeler::new();
     for body in requests {
         decode_and_convert(
             Signal::Logs,
             Encoding::Protobuf,
-            body,
+            (*body).clone(),
             &labeler,
             Some(&mining),
         )
@@ -658,9 +664,9 @@ fn body_texts(request: &ExportLogsServiceRequest) -> Vec<String> {
 
 fn mining(c: &mut Criterion) {
     let labeler = Labeler::new();
-    let same = logs_request().encode_to_vec();
+    let same = Bytes::from(logs_request().encode_to_vec());
     let mixed_request = mixed_logs_request();
-    let mixed = mixed_request.encode_to_vec();
+    let mixed = Bytes::from(mixed_request.encode_to_vec());
     let plain = warm_mining(RuleSet::new(&[]).expect("rules"), &[&same, &mixed]);
     let ruled = warm_mining(rules5(), &[&same, &mixed]);
 
@@ -677,7 +683,7 @@ fn mining(c: &mut Criterion) {
                     decode_and_convert(
                         Signal::Logs,
                         Encoding::Protobuf,
-                        black_box(body),
+                        black_box(body.clone()),
                         &labeler,
                         mining,
                     )
@@ -703,17 +709,23 @@ fn mining(c: &mut Criterion) {
 #[allow(clippy::print_stdout)] // a bench reports on the terminal
 fn mining_summary() {
     let labeler = Labeler::new();
-    let same = logs_request().encode_to_vec();
+    let same = Bytes::from(logs_request().encode_to_vec());
     let mixed_request = mixed_logs_request();
-    let mixed = mixed_request.encode_to_vec();
+    let mixed = Bytes::from(mixed_request.encode_to_vec());
     let plain = warm_mining(RuleSet::new(&[]).expect("rules"), &[&same, &mixed]);
     let ruled = warm_mining(rules5(), &[&same, &mixed]);
     let texts = body_texts(&mixed_request);
     let mut hits = ruled.rule_hits();
-    let convert = |body: &[u8], mining: Option<&LogMining>| {
+    let convert = |body: &Bytes, mining: Option<&LogMining>| {
         black_box(
-            decode_and_convert(Signal::Logs, Encoding::Protobuf, body, &labeler, mining)
-                .expect("convert"),
+            decode_and_convert(
+                Signal::Logs,
+                Encoding::Protobuf,
+                body.clone(),
+                &labeler,
+                mining,
+            )
+            .expect("convert"),
         );
     };
     let mut table: Vec<(&str, Vec<f64>)> = vec![

@@ -16,6 +16,7 @@ mod spans;
 
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -31,6 +32,7 @@ use crate::join::Sighting;
 use crate::label::{Labeler, Labels};
 use crate::mining::LogMining;
 use crate::signal::Signal;
+use crate::wire::{LogsRequest, TraceRequest, WireError};
 
 /// At most this many rejection reasons are reported per request.
 const MAX_REASONS: usize = 5;
@@ -107,31 +109,48 @@ pub(crate) fn nanos(unix_nano: u64) -> i64 {
     i64::try_from(unix_nano).unwrap_or(i64::MAX)
 }
 
-/// A decoded export request of any signal.
+/// A decoded export request of any signal: spans and log records read in
+/// place ([`crate::wire`]), metrics as prost's structs.
 #[derive(Debug)]
 pub(crate) enum DecodedRequest {
     /// Spans.
-    Traces(ExportTraceServiceRequest),
+    Traces(TraceRequest),
     /// Log records.
-    Logs(ExportLogsServiceRequest),
+    Logs(LogsRequest),
     /// Metric data points.
     Metrics(ExportMetricsServiceRequest),
 }
 
 impl DecodedRequest {
     /// Decodes a request body; the whole request is rejected when it does
-    /// not decode.
-    pub(crate) fn decode(signal: Signal, encoding: Encoding, body: &[u8]) -> Result<Self> {
+    /// not decode. Protobuf spans and log records are checked and read in
+    /// place; OTLP JSON goes through prost's structs first.
+    pub(crate) fn decode(signal: Signal, encoding: Encoding, body: Bytes) -> Result<Self> {
         let decode_error = |source| Error::Decode {
             signal,
             encoding,
             source,
         };
-        Ok(match signal {
-            Signal::Traces => DecodedRequest::Traces(decode(encoding, body).map_err(decode_error)?),
-            Signal::Logs => DecodedRequest::Logs(decode(encoding, body).map_err(decode_error)?),
-            Signal::Metrics => {
-                DecodedRequest::Metrics(decode(encoding, body).map_err(decode_error)?)
+        let wire_error = |e: WireError| decode_error(Box::new(e));
+        Ok(match (signal, encoding) {
+            (Signal::Traces, Encoding::Protobuf) => {
+                DecodedRequest::Traces(TraceRequest::decode(body).map_err(wire_error)?)
+            }
+            (Signal::Logs, Encoding::Protobuf) => {
+                DecodedRequest::Logs(LogsRequest::decode(body).map_err(wire_error)?)
+            }
+            (Signal::Traces, Encoding::Json) => {
+                let request: ExportTraceServiceRequest =
+                    decode(encoding, &body).map_err(decode_error)?;
+                DecodedRequest::Traces(TraceRequest::from_proto(&request).map_err(wire_error)?)
+            }
+            (Signal::Logs, Encoding::Json) => {
+                let request: ExportLogsServiceRequest =
+                    decode(encoding, &body).map_err(decode_error)?;
+                DecodedRequest::Logs(LogsRequest::from_proto(&request).map_err(wire_error)?)
+            }
+            (Signal::Metrics, _) => {
+                DecodedRequest::Metrics(decode(encoding, &body).map_err(decode_error)?)
             }
         })
     }
@@ -215,7 +234,7 @@ mod tests {
             }],
         };
         let labeler = Labeler::new();
-        let decoded = DecodedRequest::Traces(request);
+        let decoded = DecodedRequest::Traces(TraceRequest::from_proto(&request).unwrap());
         let labels = Labels::of(&decoded, &labeler);
         let converted = decoded.convert(&labeler, &labels, None).unwrap();
         assert_eq!(converted.batch.num_rows(), 512);

@@ -251,7 +251,7 @@ impl Labeling {
     ) -> Result<Converted> {
         let held_bytes = body.len();
         self.label_and_convert(held_bytes, mining, move || {
-            DecodedRequest::decode(signal, encoding, &body)
+            DecodedRequest::decode(signal, encoding, body)
         })
         .await
     }

@@ -37,6 +37,7 @@ pub mod otlp_http;
 mod pipeline;
 mod response;
 mod signal;
+pub mod wire;
 
 pub use decode::Encoding;
 pub use error::{Error, Result};

@@ -564,7 +564,7 @@ mod tests {
         let batch = decode_and_convert(
             Signal::Logs,
             Encoding::Protobuf,
-            &body,
+            body.clone().into(),
             &Labeler::new(),
             Some(&mining),
         )
@@ -615,7 +615,7 @@ mod tests {
         let plain = decode_and_convert(
             Signal::Logs,
             Encoding::Protobuf,
-            &body,
+            body.clone().into(),
             &Labeler::new(),
             None,
         )

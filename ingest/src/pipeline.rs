@@ -35,7 +35,7 @@ pub struct ExportOutcome {
 pub fn decode_and_convert(
     signal: Signal,
     encoding: Encoding,
-    body: &[u8],
+    body: Bytes,
     labeler: &Labeler,
     mining: Option<&LogMining>,
 ) -> Result<Converted> {

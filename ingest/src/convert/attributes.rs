@@ -10,7 +10,9 @@ use std::fmt::Write as _;
 use arrow::array::{MapBuilder, MapFieldNames, StringBuilder};
 use base64::Engine as _;
 use grayscope_core::schema::{MAP_ENTRIES, MAP_KEYS, MAP_VALUES};
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::common::v1::any_value::Value as ProtoValue;
+
+use crate::wire::{KeyValue, Value};
 
 /// Builder of one attribute map column.
 pub(crate) type AttributesBuilder = MapBuilder<StringBuilder, StringBuilder>;
@@ -31,9 +33,9 @@ pub(crate) fn attributes_builder(capacity: usize) -> AttributesBuilder {
 }
 
 /// Appends one map row holding `attributes`.
-pub(crate) fn append_attributes(
+pub(crate) fn append_attributes<'a>(
     builder: &mut AttributesBuilder,
-    attributes: &[KeyValue],
+    attributes: impl IntoIterator<Item = KeyValue<'a>>,
     scratch: &mut String,
 ) {
     append_entries(builder, attributes, scratch);
@@ -42,14 +44,14 @@ pub(crate) fn append_attributes(
 
 /// Appends the entries of `attributes` to the current map row without
 /// closing it, so several lists can share a row.
-pub(crate) fn append_entries(
+pub(crate) fn append_entries<'a>(
     builder: &mut AttributesBuilder,
-    attributes: &[KeyValue],
+    attributes: impl IntoIterator<Item = KeyValue<'a>>,
     scratch: &mut String,
 ) {
     for attribute in attributes {
-        builder.keys().append_value(&attribute.key);
-        match value_text(attribute.value.as_ref(), scratch) {
+        builder.keys().append_value(attribute.key);
+        match value_text(attribute.value, scratch) {
             Some(text) => builder.values().append_value(text),
             None => builder.values().append_null(),
         }
@@ -57,40 +59,39 @@ pub(crate) fn append_entries(
 }
 
 /// The text of a value: borrowed for strings, written into `scratch`
-/// otherwise. `None` for an absent or empty value.
-pub(crate) fn value_text<'a>(
-    value: Option<&'a AnyValue>,
-    scratch: &'a mut String,
-) -> Option<&'a str> {
-    let value = value?.value.as_ref()?;
-    if let Value::StringValue(text) = value {
+/// otherwise. `None` for an empty value.
+pub(crate) fn value_text<'a>(value: Value<'a>, scratch: &'a mut String) -> Option<&'a str> {
+    if let Value::String(text) = value {
         return Some(text);
     }
     scratch.clear();
     match value {
-        Value::StringValue(_) => {}
-        Value::BoolValue(b) => scratch.push_str(if *b { "true" } else { "false" }),
-        Value::IntValue(i) => {
+        Value::Empty => return None,
+        Value::String(_) => {}
+        Value::Bool(b) => scratch.push_str(if b { "true" } else { "false" }),
+        Value::Int(i) => {
             let _ = write!(scratch, "{i}");
         }
-        Value::DoubleValue(d) => write_double(*d, scratch),
-        Value::BytesValue(bytes) => {
+        Value::Double(d) => write_double(d, scratch),
+        Value::Bytes(bytes) => {
             base64::engine::general_purpose::STANDARD.encode_string(bytes, scratch)
         }
-        Value::ArrayValue(_) | Value::KvlistValue(_) => write_json(value, scratch),
-        // Profiling-only string table reference: meaningless outside profiles.
-        Value::StringValueStrindex(_) => return None,
+        Value::Array(_) | Value::Kvlist(_) => {
+            let nested = value.nested()?;
+            write_json(&nested, scratch)
+        }
     }
     Some(scratch)
 }
 
-/// Looks up a string-valued attribute (the promoted columns and resource
-/// fields only use string values; other types are rendered as text).
-pub(crate) fn find<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
+/// The value of the first attribute named `key` (absent or empty alike:
+/// [`Value::Empty`]).
+pub(crate) fn find<'a>(attributes: &[KeyValue<'a>], key: &str) -> Value<'a> {
     attributes
         .iter()
         .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
+        .map(|kv| kv.value)
+        .unwrap_or_default()
 }
 
 fn write_double(d: f64, out: &mut String) {
@@ -104,26 +105,26 @@ fn write_double(d: f64, out: &mut String) {
 }
 
 /// Writes an array or key-value list (or any nested value) as JSON.
-fn write_json(value: &Value, out: &mut String) {
+fn write_json(value: &ProtoValue, out: &mut String) {
     match value {
-        Value::StringValue(s) => write_json_string(s, out),
-        Value::BoolValue(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::IntValue(i) => {
+        ProtoValue::StringValue(s) => write_json_string(s, out),
+        ProtoValue::BoolValue(b) => out.push_str(if *b { "true" } else { "false" }),
+        ProtoValue::IntValue(i) => {
             let _ = write!(out, "{i}");
         }
-        Value::DoubleValue(d) if d.is_finite() => {
+        ProtoValue::DoubleValue(d) if d.is_finite() => {
             let _ = write!(out, "{d}");
         }
-        Value::DoubleValue(d) => {
+        ProtoValue::DoubleValue(d) => {
             let mut text = String::new();
             write_double(*d, &mut text);
             write_json_string(&text, out);
         }
-        Value::BytesValue(bytes) => {
+        ProtoValue::BytesValue(bytes) => {
             let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
             write_json_string(&encoded, out);
         }
-        Value::ArrayValue(array) => {
+        ProtoValue::ArrayValue(array) => {
             out.push('[');
             for (i, item) in array.values.iter().enumerate() {
                 if i > 0 {
@@ -136,7 +137,7 @@ fn write_json(value: &Value, out: &mut String) {
             }
             out.push(']');
         }
-        Value::KvlistValue(list) => {
+        ProtoValue::KvlistValue(list) => {
             out.push('{');
             for (i, kv) in list.values.iter().enumerate() {
                 if i > 0 {
@@ -151,7 +152,7 @@ fn write_json(value: &Value, out: &mut String) {
             }
             out.push('}');
         }
-        Value::StringValueStrindex(_) => out.push_str("null"),
+        ProtoValue::StringValueStrindex(_) => out.push_str("null"),
     }
 }
 
@@ -176,12 +177,24 @@ fn write_json_string(s: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValueList};
+    use prost::Message as _;
+
+    use ProtoValue as Value;
 
     fn text(value: Value) -> Option<String> {
         let any = AnyValue { value: Some(value) };
         let mut scratch = String::new();
-        value_text(Some(&any), &mut scratch).map(str::to_owned)
+        let from_proto =
+            value_text(crate::wire::Value::from_proto(Some(&any)), &mut scratch).map(str::to_owned);
+        // Read in place from its encoding, the value renders the same.
+        let encoded = any.encode_to_vec();
+        let wire = <crate::wire::Value as crate::wire::Message>::parse(&encoded).unwrap();
+        assert_eq!(
+            value_text(wire, &mut scratch).map(str::to_owned),
+            from_proto
+        );
+        from_proto
     }
 
     #[test]
@@ -193,9 +206,15 @@ mod tests {
         assert_eq!(text(Value::DoubleValue(3.0)).unwrap(), "3");
         assert_eq!(text(Value::DoubleValue(f64::NAN)).unwrap(), "NaN");
         assert_eq!(text(Value::BytesValue(vec![0, 1, 2])).unwrap(), "AAEC");
-        assert_eq!(value_text(None, &mut String::new()), None);
         assert_eq!(
-            value_text(Some(&AnyValue { value: None }), &mut String::new()),
+            value_text(crate::wire::Value::from_proto(None), &mut String::new()),
+            None
+        );
+        assert_eq!(
+            value_text(
+                crate::wire::Value::from_proto(Some(&AnyValue { value: None })),
+                &mut String::new()
+            ),
             None
         );
     }

@@ -7,10 +7,10 @@ use arrow::array::{
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::Field;
-use opentelemetry_proto::tonic::common::v1::KeyValue;
 
 use super::attributes::{AttributesBuilder, append_attributes, attributes_builder};
 use super::resource::{ResourceInfo, ScopeInfo};
+use crate::wire::Attributes;
 
 /// A builder of `Timestamp(ns, "UTC")` values.
 pub(crate) fn timestamp_builder(capacity: usize) -> TimestampNanosecondBuilder {
@@ -67,17 +67,25 @@ impl ProvenanceColumns {
     /// Appends the provenance of one row, with its cohort and version.
     pub(crate) fn append(
         &mut self,
-        attributes: &[KeyValue],
+        attributes: Attributes<'_>,
         resource: &ResourceInfo<'_>,
         scope: &ScopeInfo<'_>,
         (cohort, version): (&str, Option<&str>),
         scratch: &mut String,
     ) {
-        append_attributes(&mut self.attributes, attributes, scratch);
-        append_attributes(&mut self.resource_attributes, resource.attributes, scratch);
+        append_attributes(&mut self.attributes, attributes.iter(), scratch);
+        append_attributes(
+            &mut self.resource_attributes,
+            resource.attributes.iter().copied(),
+            scratch,
+        );
         self.scope_name.append_option(scope.name);
         self.scope_version.append_option(scope.version);
-        append_attributes(&mut self.scope_attributes, scope.attributes, scratch);
+        append_attributes(
+            &mut self.scope_attributes,
+            scope.attributes.iter().copied(),
+            scratch,
+        );
         self.cohort.append_value(cohort);
         self.version.append_option(version);
     }

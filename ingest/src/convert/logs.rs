@@ -1,4 +1,4 @@
-//! `ExportLogsServiceRequest` → the `logs` table.
+//! `ExportLogsServiceRequest` (read in place) → the `logs` table.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -11,9 +11,7 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use grayscope_core::schema::logs;
 use grayscope_patterns::{RuleHits, TemplateId};
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value};
-use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value as ProtoValue};
 
 use super::attributes::value_text;
 use super::columns::{ProvenanceColumns, hex, timestamp_builder, valid_span_id, valid_trace_id};
@@ -21,6 +19,7 @@ use super::resource::{ResourceInfo, ScopeInfo};
 use super::{Converted, Rejections, nanos};
 use crate::label::{Labeler, Labels};
 use crate::mining::LogMining;
+use crate::wire::{LogRecord, LogsRequest, Value};
 
 /// Converts a logs export request into a `logs` batch; `labels` are the
 /// request's labels from [`Labeler::label_logs`]. With `mining`, each body
@@ -28,17 +27,12 @@ use crate::mining::LogMining;
 /// column) gets its template and the rules it matches; without, the
 /// template columns are null and the rule lists empty.
 pub fn convert_logs(
-    request: &ExportLogsServiceRequest,
+    request: &LogsRequest,
     labeler: &Labeler,
     labels: &Labels,
     mining: Option<&LogMining>,
 ) -> Result<Converted, ArrowError> {
-    let capacity = request
-        .resource_logs
-        .iter()
-        .flat_map(|r| &r.scope_logs)
-        .map(|s| s.log_records.len())
-        .sum();
+    let capacity = request.record_count();
     let received = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -48,33 +42,33 @@ pub fn convert_logs(
     let mut scratch = String::new();
     let mut index = 0;
 
-    for resource_logs in &request.resource_logs {
-        let resource = ResourceInfo::new(resource_logs.resource.as_ref());
-        for scope_logs in &resource_logs.scope_logs {
-            let scope = ScopeInfo::new(scope_logs.scope.as_ref());
-            for record in &scope_logs.log_records {
+    for resource_logs in request.resource_logs() {
+        let resource = ResourceInfo::new(resource_logs.resource);
+        for scope_logs in resource_logs.scope_logs.iter() {
+            let scope = ScopeInfo::new(scope_logs.scope);
+            for record in scope_logs.log_records.iter() {
                 index += 1;
-                if let Err(reason) = validate(record) {
+                if let Err(reason) = validate(&record) {
                     rejections.reject(|| format!("log record: {reason}"));
                     continue;
                 }
                 let label = labels.record(labeler, index - 1, resource.version.as_deref());
-                columns.append(record, received, &resource, &scope, label, &mut scratch);
+                columns.append(&record, received, &resource, &scope, label, &mut scratch);
             }
         }
     }
     rejections.into_converted(columns.finish()?)
 }
 
-fn validate(record: &LogRecord) -> Result<(), String> {
+fn validate(record: &LogRecord<'_>) -> Result<(), String> {
     // Ids are optional on logs, but when present they must be well formed.
-    if !record.trace_id.is_empty() && !valid_trace_id(&record.trace_id) {
+    if !record.trace_id.is_empty() && !valid_trace_id(record.trace_id) {
         return Err(format!(
             "trace_id must be empty or 16 bytes and not all zero, got {} bytes",
             record.trace_id.len()
         ));
     }
-    if !record.span_id.is_empty() && !valid_span_id(&record.span_id) {
+    if !record.span_id.is_empty() && !valid_span_id(record.span_id) {
         return Err(format!(
             "span_id must be empty or 8 bytes and not all zero, got {} bytes",
             record.span_id.len()
@@ -128,7 +122,7 @@ impl<'m> LogColumns<'m> {
 
     fn append(
         &mut self,
-        record: &LogRecord,
+        record: &LogRecord<'_>,
         received: u64,
         resource: &ResourceInfo<'_>,
         scope: &ScopeInfo<'_>,
@@ -153,18 +147,22 @@ impl<'m> LogColumns<'m> {
         if record.trace_id.is_empty() {
             self.trace_id.append_null();
         } else {
-            self.trace_id.append_value(hex(&record.trace_id, &mut id));
+            self.trace_id.append_value(hex(record.trace_id, &mut id));
         }
         if record.span_id.is_empty() {
             self.span_id.append_null();
         } else {
-            self.span_id.append_value(hex(&record.span_id, &mut id));
+            self.span_id.append_value(hex(record.span_id, &mut id));
         }
         self.severity_number.append_value(record.severity_number);
         self.severity_text
-            .append_option(Some(record.severity_text.as_str()).filter(|s| !s.is_empty()));
-        let sorted = record.body.as_ref().and_then(sorted_body);
-        let body = value_text(sorted.as_ref().or(record.body.as_ref()), scratch);
+            .append_option(Some(record.severity_text).filter(|s| !s.is_empty()));
+        let nested = nested_body(record.body);
+        let body = match &nested {
+            Some(nested) => Value::from_proto(Some(nested)),
+            None => record.body,
+        };
+        let body = value_text(body, scratch);
         self.body.append_option(body);
         match (body, &mut self.mining) {
             (Some(body), Some((mining, hits))) => {
@@ -185,9 +183,9 @@ impl<'m> LogColumns<'m> {
         self.rules.append(true);
         self.service.append_value(&resource.service);
         self.event_name
-            .append_option(Some(record.event_name.as_str()).filter(|s| !s.is_empty()));
+            .append_option(Some(record.event_name).filter(|s| !s.is_empty()));
         self.provenance
-            .append(&record.attributes, resource, scope, label, scratch);
+            .append(record.attributes, resource, scope, label, scratch);
     }
 
     fn finish(mut self) -> Result<RecordBatch, ArrowError> {
@@ -210,37 +208,23 @@ impl<'m> LogColumns<'m> {
     }
 }
 
-/// The body with its key-value lists (at any depth) in key order, when they
-/// are not already. OTLP key-value lists are maps, and SDKs send them in
-/// their map's order, which for a hash map differs from process to process:
-/// sorted, one event has one `body` text, hence one template, on every
-/// instance. Decoders bound the nesting depth, so the recursion is bounded.
-fn sorted_body(body: &AnyValue) -> Option<AnyValue> {
-    if !has_unsorted_kvlist(body) {
-        return None;
-    }
-    let mut body = body.clone();
+/// A key-value list or array body, decoded, with its key-value lists (at
+/// any depth) in key order; `None` for other bodies. OTLP key-value lists
+/// are maps, and SDKs send them in their map's order, which for a hash map
+/// differs from process to process: sorted, one event has one `body` text,
+/// hence one template, on every instance. Decoders bound the nesting depth,
+/// so the recursion is bounded.
+fn nested_body(body: Value<'_>) -> Option<AnyValue> {
+    let mut body = AnyValue {
+        value: Some(body.nested()?.into_owned()),
+    };
     sort_kvlists(&mut body);
     Some(body)
 }
 
-fn has_unsorted_kvlist(value: &AnyValue) -> bool {
-    match &value.value {
-        Some(Value::KvlistValue(list)) => {
-            !list.values.is_sorted_by(|a, b| a.key <= b.key)
-                || list
-                    .values
-                    .iter()
-                    .any(|kv| kv.value.as_ref().is_some_and(has_unsorted_kvlist))
-        }
-        Some(Value::ArrayValue(array)) => array.values.iter().any(has_unsorted_kvlist),
-        _ => false,
-    }
-}
-
 fn sort_kvlists(value: &mut AnyValue) {
     match &mut value.value {
-        Some(Value::KvlistValue(list)) => {
+        Some(ProtoValue::KvlistValue(list)) => {
             // Stable: repeated keys keep their order.
             list.values.sort_by(|a, b| a.key.cmp(&b.key));
             for kv in &mut list.values {
@@ -249,7 +233,7 @@ fn sort_kvlists(value: &mut AnyValue) {
                 }
             }
         }
-        Some(Value::ArrayValue(array)) => array.values.iter_mut().for_each(sort_kvlists),
+        Some(ProtoValue::ArrayValue(array)) => array.values.iter_mut().for_each(sort_kvlists),
         _ => {}
     }
 }

@@ -25,6 +25,7 @@ use super::columns::{
 use super::resource::{ResourceInfo, ScopeInfo};
 use super::{Converted, Rejections, nanos};
 use crate::label::{Labeler, Labels};
+use crate::wire::{Attributes, Resource, Scope};
 
 /// Converts a metrics export request into a `metrics` batch; `labels` are
 /// the request's labels from [`Labeler::label_metrics`].
@@ -46,9 +47,9 @@ pub fn convert_metrics(
     let mut cursor = LabelCursor::default();
 
     for resource_metrics in &request.resource_metrics {
-        let resource = ResourceInfo::new(resource_metrics.resource.as_ref());
+        let resource = ResourceInfo::new(Resource::from_proto(resource_metrics.resource.as_ref()));
         for scope_metrics in &resource_metrics.scope_metrics {
-            let scope = ScopeInfo::new(scope_metrics.scope.as_ref());
+            let scope = ScopeInfo::new(Scope::from_proto(scope_metrics.scope.as_ref()));
             for metric in &scope_metrics.metrics {
                 let mut context = Context {
                     metric,
@@ -402,8 +403,13 @@ impl MetricColumns {
         let label = cx
             .labels
             .record(cx.labeler, cx.cursor.point, cx.resource.version.as_deref());
-        self.provenance
-            .append(p.attributes, cx.resource, cx.scope, label, cx.scratch);
+        self.provenance.append(
+            p.attributes.into(),
+            cx.resource,
+            cx.scope,
+            label,
+            cx.scratch,
+        );
     }
 
     fn finish(mut self) -> Result<RecordBatch, ArrowError> {
@@ -555,7 +561,11 @@ impl ExemplarColumns {
             } else {
                 self.span_id.append_value(hex(&exemplar.span_id, &mut id));
             }
-            append_attributes(&mut self.attributes, &exemplar.filtered_attributes, scratch);
+            append_attributes(
+                &mut self.attributes,
+                Attributes::Proto(&exemplar.filtered_attributes).iter(),
+                scratch,
+            );
             self.offsets.push_item();
         }
         self.offsets.close_row(true);

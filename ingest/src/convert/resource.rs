@@ -2,32 +2,29 @@
 
 use std::borrow::Cow;
 
-use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-
 use super::attributes::{find, value_text};
+use crate::wire::{KeyValue, Resource, Scope};
 
 /// The service name OpenTelemetry SDKs report when none was configured.
 pub(crate) const UNKNOWN_SERVICE: &str = "unknown_service";
 
-/// A resource, with the fields every record copies out of it.
+/// A resource, with the fields every record copies out of it (its
+/// attributes read once for all of its records).
 pub(crate) struct ResourceInfo<'a> {
-    pub(crate) attributes: &'a [KeyValue],
+    pub(crate) attributes: Vec<KeyValue<'a>>,
     pub(crate) service: Cow<'a, str>,
     pub(crate) version: Option<String>,
 }
 
 impl<'a> ResourceInfo<'a> {
-    pub(crate) fn new(resource: Option<&'a Resource>) -> Self {
-        let attributes = resource
-            .map(|r| r.attributes.as_slice())
-            .unwrap_or_default();
+    pub(crate) fn new(resource: Resource<'a>) -> Self {
+        let attributes: Vec<KeyValue<'a>> = resource.attributes.iter().collect();
         let mut scratch = String::new();
-        let service = match value_text(find(attributes, "service.name"), &mut scratch) {
+        let service = match value_text(find(&attributes, "service.name"), &mut scratch) {
             Some(name) if !name.is_empty() => Cow::Owned(name.to_owned()),
             _ => Cow::Borrowed(UNKNOWN_SERVICE),
         };
-        let version = value_text(find(attributes, "service.version"), &mut scratch)
+        let version = value_text(find(&attributes, "service.version"), &mut scratch)
             .filter(|v| !v.is_empty())
             .map(str::to_owned);
         ResourceInfo {
@@ -42,16 +39,16 @@ impl<'a> ResourceInfo<'a> {
 pub(crate) struct ScopeInfo<'a> {
     pub(crate) name: Option<&'a str>,
     pub(crate) version: Option<&'a str>,
-    pub(crate) attributes: &'a [KeyValue],
+    pub(crate) attributes: Vec<KeyValue<'a>>,
 }
 
 impl<'a> ScopeInfo<'a> {
-    pub(crate) fn new(scope: Option<&'a InstrumentationScope>) -> Self {
-        let non_empty = |s: &'a String| Some(s.as_str()).filter(|s| !s.is_empty());
+    pub(crate) fn new(scope: Scope<'a>) -> Self {
+        let non_empty = |s: &'a str| Some(s).filter(|s| !s.is_empty());
         ScopeInfo {
-            name: scope.and_then(|s| non_empty(&s.name)),
-            version: scope.and_then(|s| non_empty(&s.version)),
-            attributes: scope.map(|s| s.attributes.as_slice()).unwrap_or_default(),
+            name: non_empty(scope.name),
+            version: non_empty(scope.version),
+            attributes: scope.attributes.iter().collect(),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `ExportTraceServiceRequest` → the `spans` table.
+//! `ExportTraceServiceRequest` (read in place) → the `spans` table.
 
 use std::sync::Arc;
 
@@ -8,10 +8,6 @@ use arrow::array::{
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use grayscope_core::schema::spans;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::trace::v1::Span;
-use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
 
 use super::attributes::{AttributesBuilder, append_attributes, attributes_builder, value_text};
 use super::columns::{
@@ -20,51 +16,47 @@ use super::columns::{
 use super::resource::{ResourceInfo, ScopeInfo};
 use super::{Converted, Rejections, nanos};
 use crate::label::{Labeler, Labels};
+use crate::wire::{Attributes, Event, Link, Repeated, Span, TraceRequest, Value};
 
 /// Converts a trace export request into a `spans` batch; `labels` are the
 /// request's labels from [`Labeler::label_traces`].
 pub fn convert_spans(
-    request: &ExportTraceServiceRequest,
+    request: &TraceRequest,
     labeler: &Labeler,
     labels: &Labels,
 ) -> Result<Converted, ArrowError> {
-    let capacity = request
-        .resource_spans
-        .iter()
-        .flat_map(|r| &r.scope_spans)
-        .map(|s| s.spans.len())
-        .sum();
+    let capacity = request.span_count();
     let mut columns = SpanColumns::with_capacity(capacity);
     let mut rejections = Rejections::default();
     let mut scratch = String::new();
     let mut index = 0;
 
-    for resource_spans in &request.resource_spans {
-        let resource = ResourceInfo::new(resource_spans.resource.as_ref());
-        for scope_spans in &resource_spans.scope_spans {
-            let scope = ScopeInfo::new(scope_spans.scope.as_ref());
-            for span in &scope_spans.spans {
+    for resource_spans in request.resource_spans() {
+        let resource = ResourceInfo::new(resource_spans.resource);
+        for scope_spans in resource_spans.scope_spans.iter() {
+            let scope = ScopeInfo::new(scope_spans.scope);
+            for span in scope_spans.spans.iter() {
                 index += 1;
-                if let Err(reason) = validate(span) {
+                if let Err(reason) = validate(&span) {
                     rejections.reject(|| format!("span {:?}: {reason}", span.name));
                     continue;
                 }
                 let label = labels.record(labeler, index - 1, resource.version.as_deref());
-                columns.append(span, &resource, &scope, label, &mut scratch);
+                columns.append(&span, &resource, &scope, label, &mut scratch);
             }
         }
     }
     rejections.into_converted(columns.finish()?)
 }
 
-fn validate(span: &Span) -> Result<(), String> {
-    if !valid_trace_id(&span.trace_id) {
+fn validate(span: &Span<'_>) -> Result<(), String> {
+    if !valid_trace_id(span.trace_id) {
         return Err(format!(
             "trace_id must be 16 bytes and not all zero, got {} bytes",
             span.trace_id.len()
         ));
     }
-    if !valid_span_id(&span.span_id) {
+    if !valid_span_id(span.span_id) {
         return Err(format!(
             "span_id must be 8 bytes and not all zero, got {} bytes",
             span.span_id.len()
@@ -76,8 +68,8 @@ fn validate(span: &Span) -> Result<(), String> {
             span.parent_span_id.len()
         ));
     }
-    for link in &span.links {
-        if !valid_trace_id(&link.trace_id) || !valid_span_id(&link.span_id) {
+    for link in span.links.iter() {
+        if !valid_trace_id(link.trace_id) || !valid_span_id(link.span_id) {
             return Err("a link has an invalid trace_id or span_id".to_owned());
         }
     }
@@ -106,18 +98,19 @@ fn status_name(code: i32) -> &'static str {
 /// Attributes promoted to their own columns, found in one pass.
 #[derive(Default)]
 struct Promoted<'a> {
-    http_route: Option<&'a KeyValue>,
-    http_method: Option<&'a KeyValue>,
-    http_status_code: Option<&'a KeyValue>,
-    rpc_method: Option<&'a KeyValue>,
-    peer_service: Option<&'a KeyValue>,
+    http_route: Option<Value<'a>>,
+    http_method: Option<Value<'a>>,
+    http_status_code: Option<Value<'a>>,
+    rpc_method: Option<Value<'a>>,
+    peer_service: Option<Value<'a>>,
 }
 
 impl<'a> Promoted<'a> {
-    fn scan(attributes: &'a [KeyValue]) -> Self {
+    fn scan(attributes: Attributes<'a>) -> Self {
         let mut promoted = Promoted::default();
-        for kv in attributes {
-            match kv.key.as_str() {
+        for attribute in attributes.iter() {
+            let kv = attribute.value;
+            match attribute.key {
                 "http.route" => promoted.http_route = Some(kv),
                 // The stable semantic conventions win over the legacy names.
                 "http.request.method" => promoted.http_method = Some(kv),
@@ -140,8 +133,8 @@ impl<'a> Promoted<'a> {
     }
 }
 
-fn append_text(builder: &mut StringBuilder, kv: Option<&KeyValue>, scratch: &mut String) {
-    builder.append_option(kv.and_then(|kv| value_text(kv.value.as_ref(), scratch)));
+fn append_text(builder: &mut StringBuilder, value: Option<Value<'_>>, scratch: &mut String) {
+    builder.append_option(value.and_then(|value| value_text(value, scratch)));
 }
 
 struct SpanColumns {
@@ -196,7 +189,7 @@ impl SpanColumns {
 
     fn append(
         &mut self,
-        span: &Span,
+        span: &Span<'_>,
         resource: &ResourceInfo<'_>,
         scope: &ScopeInfo<'_>,
         label: (&str, Option<&str>),
@@ -209,41 +202,41 @@ impl SpanColumns {
         self.end_time.append_value(end);
         self.duration_ns
             .append_value(end.saturating_sub(start).max(0));
-        self.trace_id.append_value(hex(&span.trace_id, &mut id));
-        self.span_id.append_value(hex(&span.span_id, &mut id));
+        self.trace_id.append_value(hex(span.trace_id, &mut id));
+        self.span_id.append_value(hex(span.span_id, &mut id));
         if span.parent_span_id.is_empty() {
             self.parent_span_id.append_null();
         } else {
             self.parent_span_id
-                .append_value(hex(&span.parent_span_id, &mut id));
+                .append_value(hex(span.parent_span_id, &mut id));
         }
         self.trace_state
-            .append_option(Some(span.trace_state.as_str()).filter(|s| !s.is_empty()));
+            .append_option(Some(span.trace_state).filter(|s| !s.is_empty()));
         self.service.append_value(&resource.service);
-        self.name.append_value(&span.name);
+        self.name.append_value(span.name);
         self.kind.append_value(kind_name(span.kind));
-        let status = span.status.as_ref();
+        let status = span.status;
         self.status_code
             .append_value(status_name(status.map(|s| s.code).unwrap_or_default()));
         self.status_message
-            .append_option(status.map(|s| s.message.as_str()).filter(|m| !m.is_empty()));
+            .append_option(status.map(|s| s.message).filter(|m| !m.is_empty()));
 
-        let promoted = Promoted::scan(&span.attributes);
+        let promoted = Promoted::scan(span.attributes);
         append_text(&mut self.http_route, promoted.http_route, scratch);
         append_text(&mut self.http_method, promoted.http_method, scratch);
         self.http_status_code.append_option(
             promoted
                 .http_status_code
-                .and_then(|kv| value_text(kv.value.as_ref(), scratch))
+                .and_then(|value| value_text(value, scratch))
                 .and_then(|code| code.parse().ok()),
         );
         append_text(&mut self.rpc_method, promoted.rpc_method, scratch);
         append_text(&mut self.peer_service, promoted.peer_service, scratch);
 
-        self.events.append(&span.events, scratch);
-        self.links.append(&span.links, scratch);
+        self.events.append(span.events, scratch);
+        self.links.append(span.links, scratch);
         self.provenance
-            .append(&span.attributes, resource, scope, label, scratch);
+            .append(span.attributes, resource, scope, label, scratch);
     }
 
     fn finish(mut self) -> Result<RecordBatch, ArrowError> {
@@ -291,11 +284,11 @@ impl EventColumns {
         }
     }
 
-    fn append(&mut self, events: &[Event], scratch: &mut String) {
-        for event in events {
+    fn append(&mut self, events: Repeated<'_, Event<'_>>, scratch: &mut String) {
+        for event in events.iter() {
             self.time.append_value(nanos(event.time_unix_nano));
-            self.name.append_value(&event.name);
-            append_attributes(&mut self.attributes, &event.attributes, scratch);
+            self.name.append_value(event.name);
+            append_attributes(&mut self.attributes, event.attributes.iter(), scratch);
             self.offsets.push_item();
         }
         self.offsets.close_row(true);
@@ -336,14 +329,14 @@ impl LinkColumns {
         }
     }
 
-    fn append(&mut self, links: &[Link], scratch: &mut String) {
+    fn append(&mut self, links: Repeated<'_, Link<'_>>, scratch: &mut String) {
         let mut id = [0u8; 32];
-        for link in links {
-            self.trace_id.append_value(hex(&link.trace_id, &mut id));
-            self.span_id.append_value(hex(&link.span_id, &mut id));
+        for link in links.iter() {
+            self.trace_id.append_value(hex(link.trace_id, &mut id));
+            self.span_id.append_value(hex(link.span_id, &mut id));
             self.trace_state
-                .append_option(Some(link.trace_state.as_str()).filter(|s| !s.is_empty()));
-            append_attributes(&mut self.attributes, &link.attributes, scratch);
+                .append_option(Some(link.trace_state).filter(|s| !s.is_empty()));
+            append_attributes(&mut self.attributes, link.attributes.iter(), scratch);
             self.offsets.push_item();
         }
         self.offsets.close_row(true);

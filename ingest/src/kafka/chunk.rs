@@ -6,10 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use grayscope_core::config::{KafkaEncoding, KafkaSignal};
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use tokio_util::sync::CancellationToken;
 
 use super::consumer::{Chunk, Finish, Shared};
@@ -23,6 +22,7 @@ use crate::decode::Encoding;
 use crate::error::Error;
 use crate::pipeline::Pipeline;
 use crate::signal::Signal;
+use crate::wire::{LogsRequest, TraceRequest};
 
 /// Longest wait between two attempts to append after back-pressure or a
 /// store failure.
@@ -69,7 +69,7 @@ pub(crate) fn signal_of(signal: KafkaSignal) -> Signal {
 fn decode(
     signal: Signal,
     encoding: KafkaEncoding,
-    payload: &[u8],
+    payload: &Bytes,
     max_size: usize,
 ) -> Result<DecodedRequest, String> {
     if payload.len() > max_size {
@@ -83,43 +83,47 @@ fn decode(
         KafkaEncoding::OtlpJson => Encoding::Json,
         KafkaEncoding::JsonLines => {
             return json_lines::decode(payload)
+                .and_then(|request| LogsRequest::from_proto(&request).map_err(|e| e.to_string()))
                 .map(DecodedRequest::Logs)
                 .map_err(|e| format!("cannot decode a JSON-lines log message: {e}"));
         }
     };
-    DecodedRequest::decode(signal, encoding, payload).map_err(|e| e.client_message())
+    DecodedRequest::decode(signal, encoding, payload.clone()).map_err(|e| e.client_message())
 }
 
 /// Concatenates decoded requests of one signal.
 fn merge(requests: Vec<DecodedRequest>) -> Option<DecodedRequest> {
-    let mut requests = requests.into_iter();
-    let mut merged = requests.next()?;
-    for request in requests {
-        match (&mut merged, request) {
-            (DecodedRequest::Traces(a), DecodedRequest::Traces(b)) => {
-                a.resource_spans.extend(b.resource_spans)
+    let first = requests.first()?;
+    Some(match first {
+        DecodedRequest::Traces(_) => DecodedRequest::Traces(TraceRequest::concat(
+            requests.into_iter().filter_map(|r| match r {
+                DecodedRequest::Traces(r) => Some(r),
+                _ => None,
+            }),
+        )),
+        DecodedRequest::Logs(_) => DecodedRequest::Logs(LogsRequest::concat(
+            requests.into_iter().filter_map(|r| match r {
+                DecodedRequest::Logs(r) => Some(r),
+                _ => None,
+            }),
+        )),
+        DecodedRequest::Metrics(_) => {
+            let mut merged = ExportMetricsServiceRequest::default();
+            for request in requests {
+                // One chunk holds one topic, so one signal.
+                if let DecodedRequest::Metrics(r) = request {
+                    merged.resource_metrics.extend(r.resource_metrics);
+                }
             }
-            (DecodedRequest::Logs(a), DecodedRequest::Logs(b)) => {
-                a.resource_logs.extend(b.resource_logs)
-            }
-            (DecodedRequest::Metrics(a), DecodedRequest::Metrics(b)) => {
-                a.resource_metrics.extend(b.resource_metrics)
-            }
-            // One chunk holds one topic, so one signal.
-            _ => {}
+            DecodedRequest::Metrics(merged)
         }
-    }
-    Some(merged)
+    })
 }
 
 fn is_empty(request: &DecodedRequest) -> bool {
     match request {
-        DecodedRequest::Traces(ExportTraceServiceRequest { resource_spans }) => {
-            resource_spans.is_empty()
-        }
-        DecodedRequest::Logs(ExportLogsServiceRequest { resource_logs }) => {
-            resource_logs.is_empty()
-        }
+        DecodedRequest::Traces(request) => request.span_count() == 0,
+        DecodedRequest::Logs(request) => request.record_count() == 0,
         DecodedRequest::Metrics(ExportMetricsServiceRequest { resource_metrics }) => {
             resource_metrics.is_empty()
         }
@@ -332,24 +336,45 @@ mod tests {
 
     #[test]
     fn oversized_and_undecodable_messages_have_reasons() {
-        let too_big = decode(Signal::Traces, KafkaEncoding::OtlpProto, &[0; 2048], 1024);
+        let too_big = decode(
+            Signal::Traces,
+            KafkaEncoding::OtlpProto,
+            &Bytes::from(vec![0; 2048]),
+            1024,
+        );
         assert!(too_big.unwrap_err().contains("max_message_size"));
         let garbage = decode(
             Signal::Traces,
             KafkaEncoding::OtlpProto,
-            b"\xff\xff\xff",
+            &Bytes::from_static(b"\xff\xff\xff"),
             1024,
         );
         assert!(garbage.unwrap_err().contains("cannot decode traces"));
-        let json = decode(Signal::Metrics, KafkaEncoding::OtlpJson, b"{not json", 1024);
+        let json = decode(
+            Signal::Metrics,
+            KafkaEncoding::OtlpJson,
+            &Bytes::from_static(b"{not json"),
+            1024,
+        );
         assert!(json.unwrap_err().contains("OTLP JSON"));
-        let lines = decode(Signal::Logs, KafkaEncoding::JsonLines, b"[]", 1024);
+        let lines = decode(
+            Signal::Logs,
+            KafkaEncoding::JsonLines,
+            &Bytes::from_static(b"[]"),
+            1024,
+        );
         assert!(lines.unwrap_err().contains("JSON-lines"));
     }
 
     #[test]
     fn an_empty_protobuf_message_is_an_empty_request() {
-        let request = decode(Signal::Traces, KafkaEncoding::OtlpProto, b"", 1024).unwrap();
+        let request = decode(
+            Signal::Traces,
+            KafkaEncoding::OtlpProto,
+            &Bytes::new(),
+            1024,
+        )
+        .unwrap();
         assert!(is_empty(&request));
     }
 }

@@ -12,9 +12,9 @@ use std::cell::{OnceCell, RefCell};
 
 use grayscope_core::cohort::{BAGGAGE_HEADER_ATTRIBUTES, BAGGAGE_PREFIX, baggage_value};
 use grayscope_core::rule::{Attributes, Rule};
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 
 use crate::convert::value_text;
+use crate::wire::{self, Value};
 
 /// The attribute names a set of rules reads.
 #[derive(Debug, Clone, Default)]
@@ -97,12 +97,13 @@ pub(crate) struct Scratch(RefCell<String>);
 impl Scratch {
     /// The text of a value, as the `attributes` columns store it; `None`
     /// for an absent or empty value.
-    fn text<'a>(&self, value: Option<&'a AnyValue>) -> Option<Text<'a>> {
-        match value?.value.as_ref()? {
-            Value::StringValue(text) => Some(Text::Borrowed(text)),
-            Value::BoolValue(true) => Some(Text::Borrowed("true")),
-            Value::BoolValue(false) => Some(Text::Borrowed("false")),
-            _ => {
+    fn text<'a>(&self, value: Option<Value<'a>>) -> Option<Text<'a>> {
+        match value? {
+            Value::Empty => None,
+            Value::String(text) => Some(Text::Borrowed(text)),
+            Value::Bool(true) => Some(Text::Borrowed("true")),
+            Value::Bool(false) => Some(Text::Borrowed("false")),
+            value => {
                 let mut scratch = self.0.try_borrow_mut().ok()?;
                 value_text(value, &mut scratch).map(Text::copied)
             }
@@ -110,14 +111,11 @@ impl Scratch {
     }
 }
 
-/// The first attribute named `key`: `Some(value)` (which may be absent or
-/// empty) when there is one.
+/// The first attribute named `key`: `Some(value)` (which may be empty)
+/// when there is one.
 #[inline]
-fn find<'a>(attributes: &'a [KeyValue], key: &str) -> Option<Option<&'a AnyValue>> {
-    attributes
-        .iter()
-        .find(|kv| kv.key.len() == key.len() && kv.key == key)
-        .map(|kv| kv.value.as_ref())
+fn find<'a>(attributes: wire::Attributes<'a>, key: &str) -> Option<Value<'a>> {
+    attributes.find(key)
 }
 
 type Cell<'a> = OnceCell<Option<Text<'a>>>;
@@ -125,12 +123,12 @@ type Cell<'a> = OnceCell<Option<Text<'a>>>;
 /// A resource's attributes, each looked-up name resolved once for all of
 /// the resource's records.
 pub(crate) struct ResourceValues<'a> {
-    attributes: &'a [KeyValue],
+    attributes: wire::Attributes<'a>,
     cells: Box<[Cell<'a>]>,
 }
 
 impl<'a> ResourceValues<'a> {
-    pub(crate) fn new(lookups: &Lookups, attributes: &'a [KeyValue]) -> Self {
+    pub(crate) fn new(lookups: &Lookups, attributes: wire::Attributes<'a>) -> Self {
         ResourceValues {
             attributes,
             cells: (0..lookups.len()).map(|_| OnceCell::new()).collect(),
@@ -139,7 +137,7 @@ impl<'a> ResourceValues<'a> {
 
     fn get(&self, lookups: &Lookups, index: usize, scratch: &Scratch) -> Option<&str> {
         self.cells[index]
-            .get_or_init(|| scratch.text(find(self.attributes, &lookups.names[index]).flatten()))
+            .get_or_init(|| scratch.text(find(self.attributes, &lookups.names[index])))
             .as_ref()
             .map(Text::as_str)
     }
@@ -176,7 +174,7 @@ impl<'a> RecordCells<'a> {
 /// One record as a rule sees it.
 pub(crate) struct RecordAttributes<'l, 'a> {
     pub(crate) lookups: &'l Lookups,
-    pub(crate) record: &'a [KeyValue],
+    pub(crate) record: wire::Attributes<'a>,
     pub(crate) resource: &'l ResourceValues<'a>,
     pub(crate) cells: &'l RecordCells<'a>,
     pub(crate) scratch: &'l Scratch,
@@ -185,7 +183,7 @@ pub(crate) struct RecordAttributes<'l, 'a> {
 impl<'a> RecordAttributes<'_, 'a> {
     fn resolve(&self, index: usize) -> Resolved<'a> {
         let name = &*self.lookups.names[index];
-        if let Some(text) = self.scratch.text(find(self.record, name).flatten()) {
+        if let Some(text) = self.scratch.text(find(self.record, name)) {
             return Resolved::Own(text);
         }
         if self
@@ -199,30 +197,30 @@ impl<'a> RecordAttributes<'_, 'a> {
             return Resolved::Missing;
         };
         for header in BAGGAGE_HEADER_ATTRIBUTES {
-            let Some(value) = find(self.record, header).flatten() else {
+            let Some(value) = find(self.record, header) else {
                 continue;
             };
-            let found = match value.value.as_ref() {
-                Some(Value::StringValue(text)) => baggage_value(text, key).map(|v| match v {
+            let found = match value {
+                Value::Empty => None,
+                Value::String(text) => baggage_value(text, key).map(|v| match v {
                     std::borrow::Cow::Borrowed(text) => Text::Borrowed(text),
                     std::borrow::Cow::Owned(text) => Text::Owned(text.into()),
                 }),
                 // An array of header values (as the semantic conventions
                 // capture headers) is read from its stored JSON text, as SQL
                 // reads it.
-                Some(_) => {
+                _ => {
                     let mut rendered = String::new();
-                    value_text(Some(value), &mut rendered)
+                    value_text(value, &mut rendered)
                         .and_then(|text| baggage_value(text, key))
                         .map(|v| Text::Owned(v.into_owned().into()))
                 }
-                None => None,
             };
             if let Some(text) = found {
                 return Resolved::Own(text);
             }
         }
-        match self.scratch.text(find(self.record, key).flatten()) {
+        match self.scratch.text(find(self.record, key)) {
             Some(text) => Resolved::Own(text),
             None => Resolved::Missing,
         }
@@ -247,9 +245,12 @@ mod tests {
     use std::collections::HashMap;
 
     use grayscope_core::cohort::resolve;
-    use opentelemetry_proto::tonic::common::v1::ArrayValue;
+    use opentelemetry_proto::tonic::common::v1::{
+        AnyValue, ArrayValue, KeyValue, KeyValueList, any_value::Value,
+    };
     use proptest::prelude::*;
     use proptest::sample::select;
+    use prost::Message as _;
 
     use super::*;
 
@@ -271,7 +272,10 @@ mod tests {
         let mut map = HashMap::new();
         for attribute in attributes.iter().rev() {
             let mut scratch = String::new();
-            match value_text(attribute.value.as_ref(), &mut scratch) {
+            match value_text(
+                crate::wire::Value::from_proto(attribute.value.as_ref()),
+                &mut scratch,
+            ) {
                 Some(text) => {
                     map.insert(attribute.key.clone(), text.to_owned());
                 }
@@ -283,10 +287,40 @@ mod tests {
         map
     }
 
+    /// What the adapter answers for each name, the same whether the
+    /// attributes are prost's or read in place from their encoding.
     fn adapter_answers(
         names: &[&str],
         record: &[KeyValue],
         resource: &[KeyValue],
+    ) -> Vec<Option<String>> {
+        let from_proto = answers(names, record.into(), resource.into());
+        let record = encoded(record);
+        let resource = encoded(resource);
+        let from_wire = answers(names, wire_list(&record), wire_list(&resource));
+        assert_eq!(from_proto, from_wire);
+        from_proto
+    }
+
+    fn encoded(list: &[KeyValue]) -> Vec<u8> {
+        KeyValueList {
+            values: list.to_vec(),
+        }
+        .encode_to_vec()
+    }
+
+    /// A `KeyValueList` encodes its entries as field 1, as a resource
+    /// does its attributes.
+    fn wire_list(bytes: &[u8]) -> wire::Attributes<'_> {
+        <crate::wire::Resource as crate::wire::Message>::parse(bytes)
+            .unwrap()
+            .attributes
+    }
+
+    fn answers(
+        names: &[&str],
+        record: wire::Attributes<'_>,
+        resource: wire::Attributes<'_>,
     ) -> Vec<Option<String>> {
         let rule = Rule::parse(
             &names

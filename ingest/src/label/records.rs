@@ -4,18 +4,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{Exemplar, Metric, metric::Data};
-use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::attributes::{RecordAttributes, RecordCells, ResourceValues, Scratch};
 use super::{CohortId, Labeler};
 use crate::convert::DecodedRequest;
 use crate::convert::value_text;
 use crate::join::{Sighting, TraceLabel, trace_key};
+use crate::wire::{Attributes, LogsRequest, Resource, TraceRequest};
 
 /// How one record's cohort was decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,18 +130,8 @@ impl Labels {
     }
 }
 
-fn resource_attributes(resource: Option<&Resource>) -> &[KeyValue] {
-    resource
-        .map(|r| r.attributes.as_slice())
-        .unwrap_or_default()
-}
-
-fn resource_version(attributes: &[KeyValue]) -> Option<Arc<str>> {
-    let value = attributes
-        .iter()
-        .find(|kv| kv.key == "service.version")?
-        .value
-        .as_ref();
+fn resource_version(attributes: Attributes<'_>) -> Option<Arc<str>> {
+    let value = attributes.find("service.version")?;
     let mut scratch = String::new();
     value_text(value, &mut scratch)
         .filter(|v| !v.is_empty())
@@ -168,7 +156,7 @@ impl<'l, 'a> Evaluator<'l, 'a> {
 
     /// The first rule that matches a record of `resource`.
     #[inline]
-    fn rule(&mut self, record: &'a [KeyValue], resource: &ResourceValues<'a>) -> Option<CohortId> {
+    fn rule(&mut self, record: Attributes<'a>, resource: &ResourceValues<'a>) -> Option<CohortId> {
         self.cells.clear();
         let attrs = RecordAttributes {
             lookups: self.labeler.lookups(),
@@ -184,16 +172,20 @@ impl<'l, 'a> Evaluator<'l, 'a> {
 impl Labeler {
     /// Labels every span of a trace export request: flag, else the first
     /// matching rule, else `baseline`.
-    pub fn label_traces(&self, request: &ExportTraceServiceRequest) -> Labels {
+    pub fn label_traces(&self, request: &TraceRequest) -> Labels {
         let mut labels = Labels::default();
         let has_rules = self.has_rules();
         let mut eval = Evaluator::new(self);
-        for resource_spans in &request.resource_spans {
-            let attributes = resource_attributes(resource_spans.resource.as_ref());
+        for resource_spans in request.resource_spans() {
+            let attributes = resource_spans.resource.attributes;
             let resource = ResourceValues::new(self.lookups(), attributes);
             let mut version = None;
-            for span in resource_spans.scope_spans.iter().flat_map(|s| &s.spans) {
-                if let Some(id) = self.flag_cohort(&span.trace_id) {
+            for span in resource_spans
+                .scope_spans
+                .iter()
+                .flat_map(|s| s.spans.iter())
+            {
+                if let Some(id) = self.flag_cohort(span.trace_id) {
                     labels.records.push(Decision::Cohort(id));
                     continue;
                 }
@@ -201,11 +193,11 @@ impl Labeler {
                     labels.records.push(Decision::Cohort(CohortId::BASELINE));
                     continue;
                 }
-                let rule = eval.rule(&span.attributes, &resource);
+                let rule = eval.rule(span.attributes, &resource);
                 labels
                     .records
                     .push(Decision::Cohort(rule.unwrap_or(CohortId::BASELINE)));
-                if let Some(key) = trace_key(&span.trace_id) {
+                if let Some(key) = trace_key(span.trace_id) {
                     let cohort = rule.map(|id| self.name(id).clone());
                     let start = i64::try_from(span.start_time_unix_nano).unwrap_or(i64::MAX);
                     let last = labels.sightings.last();
@@ -231,15 +223,18 @@ impl Labeler {
     /// Labels every log record of a logs export request: flag, else the
     /// first matching rule, else its trace's cohort (when rules are
     /// configured), else `baseline`.
-    pub fn label_logs(&self, request: &ExportLogsServiceRequest) -> Labels {
+    pub fn label_logs(&self, request: &LogsRequest) -> Labels {
         let mut labels = Labels::default();
         let has_rules = self.has_rules();
         let mut eval = Evaluator::new(self);
-        for resource_logs in &request.resource_logs {
-            let attributes = resource_attributes(resource_logs.resource.as_ref());
-            let resource = ResourceValues::new(self.lookups(), attributes);
-            for record in resource_logs.scope_logs.iter().flat_map(|s| &s.log_records) {
-                if let Some(id) = self.flag_cohort(&record.trace_id) {
+        for resource_logs in request.resource_logs() {
+            let resource = ResourceValues::new(self.lookups(), resource_logs.resource.attributes);
+            for record in resource_logs
+                .scope_logs
+                .iter()
+                .flat_map(|s| s.log_records.iter())
+            {
+                if let Some(id) = self.flag_cohort(record.trace_id) {
                     labels.records.push(Decision::Cohort(id));
                     continue;
                 }
@@ -247,11 +242,11 @@ impl Labeler {
                     labels.records.push(Decision::Cohort(CohortId::BASELINE));
                     continue;
                 }
-                if let Some(id) = eval.rule(&record.attributes, &resource) {
+                if let Some(id) = eval.rule(record.attributes, &resource) {
                     labels.records.push(Decision::Cohort(id));
                     continue;
                 }
-                match trace_key(&record.trace_id) {
+                match trace_key(record.trace_id) {
                     Some(key) => {
                         labels.records.push(Decision::Trace(key));
                         // W3C "sampled": only then will the spans come.
@@ -275,7 +270,7 @@ impl Labeler {
         let has_rules = self.has_rules();
         let mut eval = Evaluator::new(self);
         for resource_metrics in &request.resource_metrics {
-            let attributes = resource_attributes(resource_metrics.resource.as_ref());
+            let attributes = Resource::from_proto(resource_metrics.resource.as_ref()).attributes;
             let resource = ResourceValues::new(self.lookups(), attributes);
             for metric in resource_metrics
                 .scope_metrics
@@ -284,7 +279,8 @@ impl Labeler {
             {
                 for_each_point(metric, |point, exemplars| {
                     let cohort = if has_rules {
-                        eval.rule(point, &resource).unwrap_or(CohortId::BASELINE)
+                        eval.rule(point.into(), &resource)
+                            .unwrap_or(CohortId::BASELINE)
                     } else {
                         CohortId::BASELINE
                     };

@@ -1,0 +1,435 @@
+//! What every signal shares: attribute values and lists, repeated fields,
+//! resources and instrumentation scopes.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use opentelemetry_proto::tonic::common::v1::{
+    AnyValue, ArrayValue, KeyValueList, any_value::Value as ProtoValue,
+};
+use prost::Message as _;
+
+use super::fields::{Field, Fields, Stretch, WireError};
+
+/// A message read in place.
+pub trait Message<'a>: Sized {
+    /// Reads the message's own fields; repeated and nested ones are left
+    /// for [`Message::validate`] and for when they are visited.
+    fn parse(bytes: &'a [u8]) -> Result<Self, WireError>;
+
+    /// Checks the rest: every nested message, recursively.
+    fn validate(&self) -> Result<(), WireError>;
+}
+
+/// A repeated message field, read lazily from its stretch of the
+/// enclosing message.
+pub struct Repeated<'a, T> {
+    bytes: &'a [u8],
+    tag: u32,
+    of: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Repeated<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Repeated<'_, T> {}
+
+impl<T> Default for Repeated<'_, T> {
+    fn default() -> Self {
+        Repeated {
+            bytes: &[],
+            tag: 0,
+            of: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Repeated<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Repeated(field {}, {} bytes)",
+            self.tag,
+            self.bytes.len()
+        )
+    }
+}
+
+impl<'a, T: Message<'a> + 'a> Repeated<'a, T> {
+    /// Field `tag` of `message`, found within `stretch`.
+    pub(crate) fn new(message: &'a [u8], stretch: Stretch, tag: u32) -> Self {
+        Repeated {
+            bytes: stretch.of(message),
+            tag,
+            of: PhantomData,
+        }
+    }
+
+    /// The elements, each parsed as it is reached, with any error.
+    pub(crate) fn try_iter(self) -> impl Iterator<Item = Result<T, WireError>> + 'a {
+        let tag = self.tag;
+        Fields::new(self.bytes).filter_map(move |field| match field {
+            Ok((t, field)) if t == tag => {
+                Some(field.bytes(("message", "repeated")).and_then(T::parse))
+            }
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+    }
+
+    /// The elements. The request they come from was validated whole when
+    /// it was built, so none fails to parse; should one, the walk ends
+    /// there.
+    pub fn iter(self) -> impl Iterator<Item = T> + 'a {
+        self.try_iter().map_while(Result::ok)
+    }
+
+    /// How many elements there are.
+    pub fn len(&self) -> usize {
+        let tag = self.tag;
+        Fields::new(self.bytes)
+            .map_while(Result::ok)
+            .filter(|(t, _)| *t == tag)
+            .count()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Parses and validates every element.
+    pub(crate) fn validate(&self) -> Result<(), WireError> {
+        for element in self.try_iter() {
+            element?.validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// A repeated field seen while parsing a message: where its occurrences
+/// lie, checked to be length-delimited.
+#[inline]
+pub(crate) fn note(
+    stretch: &mut Stretch,
+    field: Field<'_>,
+    start: usize,
+    end: usize,
+    at: (&'static str, &'static str),
+) -> Result<(), WireError> {
+    field.bytes(at)?;
+    stretch.add(start, end);
+    Ok(())
+}
+
+/// Walks `bytes` as a message, calling `f` with each field, the offsets
+/// it spans and its tag.
+#[inline]
+pub(crate) fn for_each_field<'a>(
+    bytes: &'a [u8],
+    mut f: impl FnMut(u32, Field<'a>, usize, usize) -> Result<(), WireError>,
+) -> Result<(), WireError> {
+    let mut fields = Fields::new(bytes);
+    loop {
+        let start = fields.offset();
+        let Some(next) = fields.next() else {
+            return Ok(());
+        };
+        let (tag, field) = next?;
+        f(tag, field, start, fields.offset())?;
+    }
+}
+
+/// An attribute value, as OTLP's `AnyValue`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Value<'a> {
+    /// No value set (or one only profiles use: a string table index).
+    #[default]
+    Empty,
+    /// A string.
+    String(&'a str),
+    /// A boolean.
+    Bool(bool),
+    /// A 64-bit integer.
+    Int(i64),
+    /// A double.
+    Double(f64),
+    /// Raw bytes.
+    Bytes(&'a [u8]),
+    /// An array of values.
+    Array(Nested<'a>),
+    /// A key-value list.
+    Kvlist(Nested<'a>),
+}
+
+/// An array or key-value list: still encoded, or a prost struct.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Nested<'a> {
+    /// The encoded `ArrayValue` or `KeyValueList` message.
+    Wire(&'a [u8]),
+    /// The decoded value.
+    Proto(&'a ProtoValue),
+}
+
+impl<'a> Value<'a> {
+    /// The value a prost `AnyValue` holds.
+    pub fn from_proto(value: Option<&'a AnyValue>) -> Value<'a> {
+        let Some(value) = value.and_then(|v| v.value.as_ref()) else {
+            return Value::Empty;
+        };
+        match value {
+            ProtoValue::StringValue(s) => Value::String(s),
+            ProtoValue::BoolValue(b) => Value::Bool(*b),
+            ProtoValue::IntValue(i) => Value::Int(*i),
+            ProtoValue::DoubleValue(d) => Value::Double(*d),
+            ProtoValue::BytesValue(b) => Value::Bytes(b),
+            ProtoValue::ArrayValue(_) => Value::Array(Nested::Proto(value)),
+            ProtoValue::KvlistValue(_) => Value::Kvlist(Nested::Proto(value)),
+            ProtoValue::StringValueStrindex(_) => Value::Empty,
+        }
+    }
+
+    /// An array or key-value list as prost's value, decoded if need be;
+    /// `None` for other values.
+    pub fn nested(self) -> Option<Cow<'a, ProtoValue>> {
+        match self {
+            Value::Array(Nested::Proto(v)) | Value::Kvlist(Nested::Proto(v)) => {
+                Some(Cow::Borrowed(v))
+            }
+            Value::Array(Nested::Wire(bytes)) => ArrayValue::decode(bytes)
+                .ok()
+                .map(|a| Cow::Owned(ProtoValue::ArrayValue(a))),
+            Value::Kvlist(Nested::Wire(bytes)) => KeyValueList::decode(bytes)
+                .ok()
+                .map(|l| Cow::Owned(ProtoValue::KvlistValue(l))),
+            _ => None,
+        }
+    }
+}
+
+impl<'a> Message<'a> for Value<'a> {
+    fn parse(bytes: &'a [u8]) -> Result<Self, WireError> {
+        let mut value = Value::Empty;
+        // A oneof: the last field set wins.
+        for_each_field(bytes, |tag, field, _, _| {
+            const AT: &str = "AnyValue";
+            value = match tag {
+                1 => Value::String(field.string((AT, "string_value"))?),
+                2 => Value::Bool(field.varint((AT, "bool_value"))? != 0),
+                3 => Value::Int(field.varint((AT, "int_value"))? as i64),
+                4 => Value::Double(f64::from_bits(field.fixed64((AT, "double_value"))?)),
+                5 => Value::Array(Nested::Wire(field.bytes((AT, "array_value"))?)),
+                6 => Value::Kvlist(Nested::Wire(field.bytes((AT, "kvlist_value"))?)),
+                7 => Value::Bytes(field.bytes((AT, "bytes_value"))?),
+                8 => {
+                    field.varint((AT, "string_value_strindex"))?;
+                    Value::Empty
+                }
+                _ => return Ok(()),
+            };
+            Ok(())
+        })?;
+        Ok(value)
+    }
+
+    fn validate(&self) -> Result<(), WireError> {
+        // Nested values are rare: prost checks them, with its bound on
+        // nesting depth.
+        match self {
+            Value::Array(Nested::Wire(bytes)) => ArrayValue::decode(*bytes).map(drop)?,
+            Value::Kvlist(Nested::Wire(bytes)) => KeyValueList::decode(*bytes).map(drop)?,
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// One attribute.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeyValue<'a> {
+    /// Its name.
+    pub key: &'a str,
+    /// Its value.
+    pub value: Value<'a>,
+}
+
+impl<'a> KeyValue<'a> {
+    fn from_proto(kv: &'a opentelemetry_proto::tonic::common::v1::KeyValue) -> Self {
+        KeyValue {
+            key: &kv.key,
+            value: Value::from_proto(kv.value.as_ref()),
+        }
+    }
+}
+
+impl<'a> Message<'a> for KeyValue<'a> {
+    #[inline]
+    fn parse(bytes: &'a [u8]) -> Result<Self, WireError> {
+        let mut kv = KeyValue {
+            key: "",
+            value: Value::Empty,
+        };
+        for_each_field(bytes, |tag, field, _, _| {
+            match tag {
+                1 => kv.key = field.string(("KeyValue", "key"))?,
+                2 => kv.value = Value::parse(field.bytes(("KeyValue", "value"))?)?,
+                _ => {}
+            }
+            Ok(())
+        })?;
+        Ok(kv)
+    }
+
+    fn validate(&self) -> Result<(), WireError> {
+        self.value.validate()
+    }
+}
+
+/// A list of attributes: read in place, or prost's (metrics, and tests).
+#[derive(Debug, Clone, Copy)]
+pub enum Attributes<'a> {
+    /// Read from the request body.
+    Wire(Repeated<'a, KeyValue<'a>>),
+    /// prost's list.
+    Proto(&'a [opentelemetry_proto::tonic::common::v1::KeyValue]),
+}
+
+impl Default for Attributes<'_> {
+    fn default() -> Self {
+        Attributes::Proto(&[])
+    }
+}
+
+impl<'a> From<&'a [opentelemetry_proto::tonic::common::v1::KeyValue]> for Attributes<'a> {
+    fn from(list: &'a [opentelemetry_proto::tonic::common::v1::KeyValue]) -> Self {
+        Attributes::Proto(list)
+    }
+}
+
+impl<'a> Attributes<'a> {
+    /// The attributes in order.
+    #[inline]
+    pub fn iter(self) -> impl Iterator<Item = KeyValue<'a>> + 'a {
+        let (wire, proto) = match self {
+            Attributes::Wire(list) => (Some(list.iter()), None),
+            Attributes::Proto(list) => (None, Some(list.iter().map(KeyValue::from_proto))),
+        };
+        wire.into_iter()
+            .flatten()
+            .chain(proto.into_iter().flatten())
+    }
+
+    /// The value of the first attribute named `key`, if there is one
+    /// (its value may be [`Value::Empty`]).
+    #[inline]
+    pub fn find(self, key: &str) -> Option<Value<'a>> {
+        self.iter()
+            .find(|kv| kv.key.len() == key.len() && kv.key == key)
+            .map(|kv| kv.value)
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), WireError> {
+        match self {
+            Attributes::Wire(list) => list.validate(),
+            Attributes::Proto(_) => Ok(()),
+        }
+    }
+}
+
+/// A resource: its attributes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Resource<'a> {
+    /// `service.name`, `service.version`, …
+    pub attributes: Attributes<'a>,
+}
+
+impl<'a> Resource<'a> {
+    /// prost's resource, if any.
+    pub fn from_proto(
+        resource: Option<&'a opentelemetry_proto::tonic::resource::v1::Resource>,
+    ) -> Self {
+        Resource {
+            attributes: resource
+                .map(|r| Attributes::Proto(&r.attributes))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl<'a> Message<'a> for Resource<'a> {
+    fn parse(bytes: &'a [u8]) -> Result<Self, WireError> {
+        let mut attributes = Stretch::default();
+        for_each_field(bytes, |tag, field, start, end| {
+            if tag == 1 {
+                note(
+                    &mut attributes,
+                    field,
+                    start,
+                    end,
+                    ("Resource", "attributes"),
+                )?;
+            }
+            Ok(())
+        })?;
+        Ok(Resource {
+            attributes: Attributes::Wire(Repeated::new(bytes, attributes, 1)),
+        })
+    }
+
+    fn validate(&self) -> Result<(), WireError> {
+        self.attributes.validate()
+    }
+}
+
+/// An instrumentation scope.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scope<'a> {
+    /// Its name (empty when not set).
+    pub name: &'a str,
+    /// Its version (empty when not set).
+    pub version: &'a str,
+    /// Its attributes.
+    pub attributes: Attributes<'a>,
+}
+
+impl<'a> Scope<'a> {
+    /// prost's scope, if any.
+    pub fn from_proto(
+        scope: Option<&'a opentelemetry_proto::tonic::common::v1::InstrumentationScope>,
+    ) -> Self {
+        scope
+            .map(|s| Scope {
+                name: &s.name,
+                version: &s.version,
+                attributes: Attributes::Proto(&s.attributes),
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl<'a> Message<'a> for Scope<'a> {
+    fn parse(bytes: &'a [u8]) -> Result<Self, WireError> {
+        const AT: &str = "InstrumentationScope";
+        let mut scope = Scope::default();
+        let mut attributes = Stretch::default();
+        for_each_field(bytes, |tag, field, start, end| {
+            match tag {
+                1 => scope.name = field.string((AT, "name"))?,
+                2 => scope.version = field.string((AT, "version"))?,
+                3 => note(&mut attributes, field, start, end, (AT, "attributes"))?,
+                _ => {}
+            }
+            Ok(())
+        })?;
+        scope.attributes = Attributes::Wire(Repeated::new(bytes, attributes, 3));
+        Ok(scope)
+    }
+
+    fn validate(&self) -> Result<(), WireError> {
+        self.attributes.validate()
+    }
+}
