@@ -34,6 +34,18 @@ use crate::mining::LogMining;
 use crate::signal::Signal;
 use crate::wire::{LogsRequest, TraceRequest, WireError};
 
+/// Why a request could not be converted at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    /// The request's protobuf is damaged, as found while reading it: the
+    /// client's error, and nothing of the request is stored.
+    #[error(transparent)]
+    Malformed(#[from] WireError),
+    /// Building the batch failed.
+    #[error(transparent)]
+    Arrow(#[from] ArrowError),
+}
+
 /// At most this many rejection reasons are reported per request.
 const MAX_REASONS: usize = 5;
 
@@ -123,8 +135,9 @@ pub(crate) enum DecodedRequest {
 
 impl DecodedRequest {
     /// Decodes a request body; the whole request is rejected when it does
-    /// not decode. Protobuf spans and log records are checked and read in
-    /// place; OTLP JSON goes through prost's structs first.
+    /// not decode. Protobuf spans and log records are read in place, and
+    /// checked as they are converted ([`DecodedRequest::convert`] refuses
+    /// them whole then); OTLP JSON goes through prost's structs first.
     pub(crate) fn decode(signal: Signal, encoding: Encoding, body: Bytes) -> Result<Self> {
         let decode_error = |source| Error::Decode {
             signal,
@@ -133,12 +146,11 @@ impl DecodedRequest {
         };
         let wire_error = |e: WireError| decode_error(Box::new(e));
         Ok(match (signal, encoding) {
+            // Checked as they are converted.
             (Signal::Traces, Encoding::Protobuf) => {
-                DecodedRequest::Traces(TraceRequest::decode(body).map_err(wire_error)?)
+                DecodedRequest::Traces(TraceRequest::read(body))
             }
-            (Signal::Logs, Encoding::Protobuf) => {
-                DecodedRequest::Logs(LogsRequest::decode(body).map_err(wire_error)?)
-            }
+            (Signal::Logs, Encoding::Protobuf) => DecodedRequest::Logs(LogsRequest::read(body)),
             (Signal::Traces, Encoding::Json) => {
                 let request: ExportTraceServiceRequest =
                     decode(encoding, &body).map_err(decode_error)?;
@@ -153,6 +165,22 @@ impl DecodedRequest {
                 DecodedRequest::Metrics(decode(encoding, &body).map_err(decode_error)?)
             }
         })
+    }
+
+    /// Checks the whole request now rather than while converting it (a
+    /// Kafka message is refused on its own, before it joins a batch).
+    pub(crate) fn checked(self, signal: Signal) -> Result<Self> {
+        let checked = match &self {
+            DecodedRequest::Traces(request) => request.check(),
+            DecodedRequest::Logs(request) => request.check(),
+            DecodedRequest::Metrics(_) => Ok(()),
+        };
+        checked.map_err(|e| Error::Decode {
+            signal,
+            encoding: Encoding::Protobuf,
+            source: Box::new(e),
+        })?;
+        Ok(self)
     }
 
     /// Converts the request into its table's batch, with its records'
@@ -174,8 +202,14 @@ impl DecodedRequest {
                 (Signal::Metrics, convert_metrics(request, labeler, labels))
             }
         };
-        let mut converted =
-            converted.map_err(|e| Error::Internal(format!("building the {signal} batch: {e}")))?;
+        let mut converted = converted.map_err(|e| match e {
+            ConvertError::Malformed(e) => Error::Decode {
+                signal,
+                encoding: Encoding::Protobuf,
+                source: Box::new(e),
+            },
+            ConvertError::Arrow(e) => Error::Internal(format!("building the {signal} batch: {e}")),
+        })?;
         converted.sightings = labels.sightings.clone();
         Ok(converted)
     }

@@ -32,7 +32,9 @@ mod value;
 pub use fields::WireError;
 pub use logs::{LogRecord, LogsRequest, ResourceLogs, ScopeLogs};
 pub use traces::{Event, Link, ResourceSpans, ScopeSpans, Span, Status, TraceRequest};
-pub use value::{Attributes, KeyValue, Message, Nested, Repeated, Resource, Scope, Value};
+pub use value::{
+    Attributes, AttributesIter, KeyValue, Message, Nested, Repeated, Resource, Scope, Value,
+};
 
 #[cfg(test)]
 mod tests;

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use grayscope_core::schema::{MAP_ENTRIES, MAP_KEYS, MAP_VALUES};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as ProtoValue;
 
-use crate::wire::{KeyValue, Value};
+use crate::wire::{Attributes, KeyValue, Message as _, Value, WireError};
 
 /// Builder of one attribute map column.
 pub(crate) type AttributesBuilder = MapBuilder<StringBuilder, StringBuilder>;
@@ -56,6 +56,21 @@ pub(crate) fn append_entries<'a>(
             None => builder.values().append_null(),
         }
     }
+}
+
+/// Reads a list of attributes into `into` (cleared first), checking each
+/// as it goes: the list is then walked once, whatever uses it.
+pub(crate) fn read_attributes<'a>(
+    attributes: Attributes<'a>,
+    into: &mut Vec<KeyValue<'a>>,
+) -> Result<(), WireError> {
+    into.clear();
+    for attribute in attributes.try_iter() {
+        let attribute = attribute?;
+        attribute.value.validate()?;
+        into.push(attribute);
+    }
+    Ok(())
 }
 
 /// The text of a value: borrowed for strings, written into `scratch`

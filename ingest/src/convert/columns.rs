@@ -10,7 +10,7 @@ use arrow::datatypes::Field;
 
 use super::attributes::{AttributesBuilder, append_attributes, attributes_builder};
 use super::resource::{ResourceInfo, ScopeInfo};
-use crate::wire::Attributes;
+use crate::wire::KeyValue;
 
 /// A builder of `Timestamp(ns, "UTC")` values.
 pub(crate) fn timestamp_builder(capacity: usize) -> TimestampNanosecondBuilder {
@@ -65,15 +65,15 @@ impl ProvenanceColumns {
     }
 
     /// Appends the provenance of one row, with its cohort and version.
-    pub(crate) fn append(
+    pub(crate) fn append<'a>(
         &mut self,
-        attributes: Attributes<'_>,
+        attributes: impl IntoIterator<Item = KeyValue<'a>>,
         resource: &ResourceInfo<'_>,
         scope: &ScopeInfo<'_>,
         (cohort, version): (&str, Option<&str>),
         scratch: &mut String,
     ) {
-        append_attributes(&mut self.attributes, attributes.iter(), scratch);
+        append_attributes(&mut self.attributes, attributes, scratch);
         append_attributes(
             &mut self.resource_attributes,
             resource.attributes.iter().copied(),

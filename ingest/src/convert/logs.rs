@@ -13,13 +13,13 @@ use grayscope_core::schema::logs;
 use grayscope_patterns::{RuleHits, TemplateId};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value as ProtoValue};
 
-use super::attributes::value_text;
+use super::attributes::{read_attributes, value_text};
 use super::columns::{ProvenanceColumns, hex, timestamp_builder, valid_span_id, valid_trace_id};
 use super::resource::{ResourceInfo, ScopeInfo};
-use super::{Converted, Rejections, nanos};
+use super::{ConvertError, Converted, Rejections, nanos};
 use crate::label::{Labeler, Labels};
 use crate::mining::LogMining;
-use crate::wire::{LogRecord, LogsRequest, Value};
+use crate::wire::{KeyValue, LogRecord, LogsRequest, Message as _, Value};
 
 /// Converts a logs export request into a `logs` batch; `labels` are the
 /// request's labels from [`Labeler::label_logs`]. With `mining`, each body
@@ -31,33 +31,44 @@ pub fn convert_logs(
     labeler: &Labeler,
     labels: &Labels,
     mining: Option<&LogMining>,
-) -> Result<Converted, ArrowError> {
+) -> Result<Converted, ConvertError> {
     let capacity = request.record_count();
     let received = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or_default();
-    let mut columns = LogColumns::with_capacity(capacity, mining);
+    let mut columns = LogColumns::with_capacity(capacity, mining, received);
     let mut rejections = Rejections::default();
     let mut scratch = String::new();
+    let mut attributes = Vec::new();
     let mut index = 0;
 
-    for resource_logs in request.resource_logs() {
-        let resource = ResourceInfo::new(resource_logs.resource);
-        for scope_logs in resource_logs.scope_logs.iter() {
-            let scope = ScopeInfo::new(scope_logs.scope);
-            for record in scope_logs.log_records.iter() {
+    for resource_logs in request.try_resource_logs() {
+        let resource_logs = resource_logs?;
+        let resource = ResourceInfo::new(resource_logs.resource)?;
+        for scope_logs in resource_logs.scope_logs.try_iter() {
+            let scope_logs = scope_logs?;
+            let scope = ScopeInfo::new(scope_logs.scope)?;
+            for record in scope_logs.log_records.try_iter() {
+                let record = record?;
+                record.body.validate()?;
+                read_attributes(record.attributes, &mut attributes)?;
                 index += 1;
                 if let Err(reason) = validate(&record) {
                     rejections.reject(|| format!("log record: {reason}"));
                     continue;
                 }
-                let label = labels.record(labeler, index - 1, resource.version.as_deref());
-                columns.append(&record, received, &resource, &scope, label, &mut scratch);
+                let label = labels.record(
+                    labeler,
+                    index - 1,
+                    record.trace_id,
+                    resource.version.as_deref(),
+                );
+                columns.append(&record, &attributes, &resource, &scope, label, &mut scratch);
             }
         }
     }
-    rejections.into_converted(columns.finish()?)
+    Ok(rejections.into_converted(columns.finish()?)?)
 }
 
 fn validate(record: &LogRecord<'_>) -> Result<(), String> {
@@ -93,10 +104,12 @@ struct LogColumns<'m> {
     provenance: ProvenanceColumns,
     /// The miner, and the buffer for the rules each body matches.
     mining: Option<(&'m LogMining, RuleHits)>,
+    /// When the request arrived: the time of records that carry none.
+    received: u64,
 }
 
 impl<'m> LogColumns<'m> {
-    fn with_capacity(n: usize, mining: Option<&'m LogMining>) -> Self {
+    fn with_capacity(n: usize, mining: Option<&'m LogMining>, received: u64) -> Self {
         let text = |bytes_per_row| StringBuilder::with_capacity(n, n * bytes_per_row);
         LogColumns {
             time: timestamp_builder(n),
@@ -117,13 +130,14 @@ impl<'m> LogColumns<'m> {
             )),
             provenance: ProvenanceColumns::with_capacity(n),
             mining: mining.map(|m| (m, m.rule_hits())),
+            received,
         }
     }
 
     fn append(
         &mut self,
         record: &LogRecord<'_>,
-        received: u64,
+        attributes: &[KeyValue<'_>],
         resource: &ResourceInfo<'_>,
         scope: &ScopeInfo<'_>,
         label: (&str, Option<&str>),
@@ -133,7 +147,7 @@ impl<'m> LogColumns<'m> {
         let time = [
             record.time_unix_nano,
             record.observed_time_unix_nano,
-            received,
+            self.received,
         ]
         .into_iter()
         .find(|t| *t != 0)
@@ -185,7 +199,7 @@ impl<'m> LogColumns<'m> {
         self.event_name
             .append_option(Some(record.event_name).filter(|s| !s.is_empty()));
         self.provenance
-            .append(record.attributes, resource, scope, label, scratch);
+            .append(attributes.iter().copied(), resource, scope, label, scratch);
     }
 
     fn finish(mut self) -> Result<RecordBatch, ArrowError> {

@@ -23,7 +23,7 @@ use super::columns::{
     ListOffsets, ProvenanceColumns, hex, timestamp_builder, valid_span_id, valid_trace_id,
 };
 use super::resource::{ResourceInfo, ScopeInfo};
-use super::{Converted, Rejections, nanos};
+use super::{ConvertError, Converted, Rejections, nanos};
 use crate::label::{Labeler, Labels};
 use crate::wire::{Attributes, Resource, Scope};
 
@@ -33,7 +33,7 @@ pub fn convert_metrics(
     request: &ExportMetricsServiceRequest,
     labeler: &Labeler,
     labels: &Labels,
-) -> Result<Converted, ArrowError> {
+) -> Result<Converted, ConvertError> {
     let capacity = request
         .resource_metrics
         .iter()
@@ -47,9 +47,9 @@ pub fn convert_metrics(
     let mut cursor = LabelCursor::default();
 
     for resource_metrics in &request.resource_metrics {
-        let resource = ResourceInfo::new(Resource::from_proto(resource_metrics.resource.as_ref()));
+        let resource = ResourceInfo::new(Resource::from_proto(resource_metrics.resource.as_ref()))?;
         for scope_metrics in &resource_metrics.scope_metrics {
-            let scope = ScopeInfo::new(Scope::from_proto(scope_metrics.scope.as_ref()));
+            let scope = ScopeInfo::new(Scope::from_proto(scope_metrics.scope.as_ref()))?;
             for metric in &scope_metrics.metrics {
                 let mut context = Context {
                     metric,
@@ -65,7 +65,7 @@ pub fn convert_metrics(
             }
         }
     }
-    rejections.into_converted(columns.finish()?)
+    Ok(rejections.into_converted(columns.finish()?)?)
 }
 
 fn point_count(metric: &Metric) -> usize {
@@ -400,11 +400,14 @@ impl MetricColumns {
         let (labels, labeler, first) = (cx.labels, cx.labeler, cx.cursor.first_exemplar);
         let cohorts = |i| labels.exemplar(labeler, first + i);
         self.exemplars.append(p.exemplars, cohorts, cx.scratch);
-        let label = cx
-            .labels
-            .record(cx.labeler, cx.cursor.point, cx.resource.version.as_deref());
+        let label = cx.labels.record(
+            cx.labeler,
+            cx.cursor.point,
+            &[],
+            cx.resource.version.as_deref(),
+        );
         self.provenance.append(
-            p.attributes.into(),
+            Attributes::Proto(p.attributes).iter(),
             cx.resource,
             cx.scope,
             label,

@@ -2,8 +2,8 @@
 
 use std::borrow::Cow;
 
-use super::attributes::{find, value_text};
-use crate::wire::{KeyValue, Resource, Scope};
+use super::attributes::{find, read_attributes, value_text};
+use crate::wire::{KeyValue, Resource, Scope, WireError};
 
 /// The service name OpenTelemetry SDKs report when none was configured.
 pub(crate) const UNKNOWN_SERVICE: &str = "unknown_service";
@@ -17,8 +17,9 @@ pub(crate) struct ResourceInfo<'a> {
 }
 
 impl<'a> ResourceInfo<'a> {
-    pub(crate) fn new(resource: Resource<'a>) -> Self {
-        let attributes: Vec<KeyValue<'a>> = resource.attributes.iter().collect();
+    pub(crate) fn new(resource: Resource<'a>) -> Result<Self, WireError> {
+        let mut attributes = Vec::new();
+        read_attributes(resource.attributes, &mut attributes)?;
         let mut scratch = String::new();
         let service = match value_text(find(&attributes, "service.name"), &mut scratch) {
             Some(name) if !name.is_empty() => Cow::Owned(name.to_owned()),
@@ -27,11 +28,11 @@ impl<'a> ResourceInfo<'a> {
         let version = value_text(find(&attributes, "service.version"), &mut scratch)
             .filter(|v| !v.is_empty())
             .map(str::to_owned);
-        ResourceInfo {
+        Ok(ResourceInfo {
             attributes,
             service,
             version,
-        }
+        })
     }
 }
 
@@ -43,12 +44,14 @@ pub(crate) struct ScopeInfo<'a> {
 }
 
 impl<'a> ScopeInfo<'a> {
-    pub(crate) fn new(scope: Scope<'a>) -> Self {
+    pub(crate) fn new(scope: Scope<'a>) -> Result<Self, WireError> {
         let non_empty = |s: &'a str| Some(s).filter(|s| !s.is_empty());
-        ScopeInfo {
+        let mut attributes = Vec::new();
+        read_attributes(scope.attributes, &mut attributes)?;
+        Ok(ScopeInfo {
             name: non_empty(scope.name),
             version: non_empty(scope.version),
-            attributes: scope.attributes.iter().collect(),
-        }
+            attributes,
+        })
     }
 }

@@ -9,14 +9,16 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use grayscope_core::schema::spans;
 
-use super::attributes::{AttributesBuilder, append_attributes, attributes_builder, value_text};
+use super::attributes::{
+    AttributesBuilder, append_attributes, attributes_builder, read_attributes, value_text,
+};
 use super::columns::{
     ListOffsets, ProvenanceColumns, hex, timestamp_builder, valid_span_id, valid_trace_id,
 };
 use super::resource::{ResourceInfo, ScopeInfo};
-use super::{Converted, Rejections, nanos};
+use super::{ConvertError, Converted, Rejections, nanos};
 use crate::label::{Labeler, Labels};
-use crate::wire::{Attributes, Event, Link, Repeated, Span, TraceRequest, Value};
+use crate::wire::{Event, KeyValue, Link, Repeated, Span, TraceRequest, Value};
 
 /// Converts a trace export request into a `spans` batch; `labels` are the
 /// request's labels from [`Labeler::label_traces`].
@@ -24,29 +26,42 @@ pub fn convert_spans(
     request: &TraceRequest,
     labeler: &Labeler,
     labels: &Labels,
-) -> Result<Converted, ArrowError> {
+) -> Result<Converted, ConvertError> {
     let capacity = request.span_count();
     let mut columns = SpanColumns::with_capacity(capacity);
     let mut rejections = Rejections::default();
     let mut scratch = String::new();
+    let mut attributes = Vec::new();
     let mut index = 0;
 
-    for resource_spans in request.resource_spans() {
-        let resource = ResourceInfo::new(resource_spans.resource);
-        for scope_spans in resource_spans.scope_spans.iter() {
-            let scope = ScopeInfo::new(scope_spans.scope);
-            for span in scope_spans.spans.iter() {
+    for resource_spans in request.try_resource_spans() {
+        let resource_spans = resource_spans?;
+        let resource = ResourceInfo::new(resource_spans.resource)?;
+        for scope_spans in resource_spans.scope_spans.try_iter() {
+            let scope_spans = scope_spans?;
+            let scope = ScopeInfo::new(scope_spans.scope)?;
+            for span in scope_spans.spans.try_iter() {
+                let span = span?;
                 index += 1;
+                // Read once, used for the promoted columns and the map.
+                read_attributes(span.attributes, &mut attributes)?;
+                span.events.validate()?;
+                span.links.validate()?;
                 if let Err(reason) = validate(&span) {
                     rejections.reject(|| format!("span {:?}: {reason}", span.name));
                     continue;
                 }
-                let label = labels.record(labeler, index - 1, resource.version.as_deref());
-                columns.append(&span, &resource, &scope, label, &mut scratch);
+                let label = labels.record(
+                    labeler,
+                    index - 1,
+                    span.trace_id,
+                    resource.version.as_deref(),
+                );
+                columns.append(&span, &attributes, &resource, &scope, label, &mut scratch);
             }
         }
     }
-    rejections.into_converted(columns.finish()?)
+    Ok(rejections.into_converted(columns.finish()?)?)
 }
 
 fn validate(span: &Span<'_>) -> Result<(), String> {
@@ -106,9 +121,9 @@ struct Promoted<'a> {
 }
 
 impl<'a> Promoted<'a> {
-    fn scan(attributes: Attributes<'a>) -> Self {
+    fn scan(attributes: &[KeyValue<'a>]) -> Self {
         let mut promoted = Promoted::default();
-        for attribute in attributes.iter() {
+        for attribute in attributes {
             let kv = attribute.value;
             match attribute.key {
                 "http.route" => promoted.http_route = Some(kv),
@@ -190,6 +205,7 @@ impl SpanColumns {
     fn append(
         &mut self,
         span: &Span<'_>,
+        attributes: &[KeyValue<'_>],
         resource: &ResourceInfo<'_>,
         scope: &ScopeInfo<'_>,
         label: (&str, Option<&str>),
@@ -221,7 +237,7 @@ impl SpanColumns {
         self.status_message
             .append_option(status.map(|s| s.message).filter(|m| !m.is_empty()));
 
-        let promoted = Promoted::scan(span.attributes);
+        let promoted = Promoted::scan(attributes);
         append_text(&mut self.http_route, promoted.http_route, scratch);
         append_text(&mut self.http_method, promoted.http_method, scratch);
         self.http_status_code.append_option(
@@ -236,7 +252,7 @@ impl SpanColumns {
         self.events.append(span.events, scratch);
         self.links.append(span.links, scratch);
         self.provenance
-            .append(span.attributes, resource, scope, label, scratch);
+            .append(attributes.iter().copied(), resource, scope, label, scratch);
     }
 
     fn finish(mut self) -> Result<RecordBatch, ArrowError> {

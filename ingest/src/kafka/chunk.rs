@@ -88,7 +88,9 @@ fn decode(
                 .map_err(|e| format!("cannot decode a JSON-lines log message: {e}"));
         }
     };
-    DecodedRequest::decode(signal, encoding, payload.clone()).map_err(|e| e.client_message())
+    DecodedRequest::decode(signal, encoding, payload.clone())
+        .and_then(|request| request.checked(signal))
+        .map_err(|e| e.client_message())
 }
 
 /// Concatenates decoded requests of one signal.

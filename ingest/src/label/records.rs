@@ -28,7 +28,12 @@ pub(crate) enum Decision {
 #[derive(Debug, Default)]
 pub struct Labels {
     /// One per span, log record or data point, valid or not, in order.
+    /// Empty when `by_flag` is set.
     records: Vec<Decision>,
+    /// Without rules, a span's or log record's cohort depends on its trace
+    /// id's flag alone: the converter reads it off the record it has in
+    /// hand, and the request is not walked twice.
+    by_flag: bool,
     /// One per exemplar, data point after data point.
     exemplars: Vec<Decision>,
     /// Traces whose records may still get their spans (sampled): the
@@ -50,7 +55,16 @@ impl Labels {
         }
     }
 
-    /// How many records were labelled.
+    /// Labels that are each record's flag, else `baseline`.
+    fn by_flag() -> Labels {
+        Labels {
+            by_flag: true,
+            ..Labels::default()
+        }
+    }
+
+    /// How many records were labelled one by one (none when their flag
+    /// alone decides, without rules).
     pub fn len(&self) -> usize {
         self.records.len()
     }
@@ -84,15 +98,20 @@ impl Labels {
         self.traces = snapshot(&keys);
     }
 
-    /// The cohort and version of record `index`, whose resource has
-    /// `own_version`.
+    /// The cohort and version of record `index` (of trace `trace_id`),
+    /// whose resource has `own_version`.
     #[inline]
     pub(crate) fn record<'s>(
         &'s self,
         labeler: &'s Labeler,
         index: usize,
+        trace_id: &[u8],
         own_version: Option<&'s str>,
     ) -> (&'s str, Option<&'s str>) {
+        if self.by_flag {
+            let cohort = labeler.flag_cohort(trace_id).unwrap_or(CohortId::BASELINE);
+            return (labeler.name(cohort), own_version);
+        }
         match self.records.get(index) {
             Some(Decision::Cohort(id)) => (labeler.name(*id), own_version),
             Some(Decision::Trace(key)) => match self.traces.get(key) {
@@ -173,8 +192,10 @@ impl Labeler {
     /// Labels every span of a trace export request: flag, else the first
     /// matching rule, else `baseline`.
     pub fn label_traces(&self, request: &TraceRequest) -> Labels {
+        if !self.has_rules() {
+            return Labels::by_flag();
+        }
         let mut labels = Labels::default();
-        let has_rules = self.has_rules();
         let mut eval = Evaluator::new(self);
         for resource_spans in request.resource_spans() {
             let attributes = resource_spans.resource.attributes;
@@ -187,10 +208,6 @@ impl Labeler {
             {
                 if let Some(id) = self.flag_cohort(span.trace_id) {
                     labels.records.push(Decision::Cohort(id));
-                    continue;
-                }
-                if !has_rules {
-                    labels.records.push(Decision::Cohort(CohortId::BASELINE));
                     continue;
                 }
                 let rule = eval.rule(span.attributes, &resource);
@@ -224,8 +241,10 @@ impl Labeler {
     /// first matching rule, else its trace's cohort (when rules are
     /// configured), else `baseline`.
     pub fn label_logs(&self, request: &LogsRequest) -> Labels {
+        if !self.has_rules() {
+            return Labels::by_flag();
+        }
         let mut labels = Labels::default();
-        let has_rules = self.has_rules();
         let mut eval = Evaluator::new(self);
         for resource_logs in request.resource_logs() {
             let resource = ResourceValues::new(self.lookups(), resource_logs.resource.attributes);
@@ -236,10 +255,6 @@ impl Labeler {
             {
                 if let Some(id) = self.flag_cohort(record.trace_id) {
                     labels.records.push(Decision::Cohort(id));
-                    continue;
-                }
-                if !has_rules {
-                    labels.records.push(Decision::Cohort(CohortId::BASELINE));
                     continue;
                 }
                 if let Some(id) = eval.rule(record.attributes, &resource) {

@@ -1,6 +1,6 @@
 //! The fields of one protobuf message, walked in place.
 
-use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
+use prost::encoding::{DecodeContext, WireType, skip_field};
 
 /// Why a request's protobuf could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +20,12 @@ pub enum WireError {
         /// What the bytes say.
         found: WireType,
     },
+    /// A field key that is not one: tag 0, or an unknown wire type.
+    #[error("invalid field key (tag 0 or unknown wire type)")]
+    Key,
+    /// A varint longer than ten bytes, or overflowing 64 bits.
+    #[error("invalid varint")]
+    Varint,
     /// A length past the end of its message.
     #[error("a field runs past the end of its message (truncated request?)")]
     Truncated,
@@ -138,45 +144,86 @@ impl<'a> Fields<'a> {
         self.message.len() - self.rest.len()
     }
 
+    #[inline(always)]
     fn read(&mut self) -> Result<Option<(u32, Field<'a>)>, WireError> {
         loop {
             if self.rest.is_empty() {
                 return Ok(None);
             }
-            let (tag, wire_type) = decode_key(&mut self.rest)?;
-            let field = match wire_type {
-                WireType::Varint => Field::Varint(decode_varint(&mut self.rest)?),
-                WireType::SixtyFourBit => {
+            let key = varint(&mut self.rest)?;
+            let tag = u32::try_from(key >> 3).map_err(|_| WireError::Key)?;
+            if tag == 0 {
+                return Err(WireError::Key);
+            }
+            let field = match key & 0x07 {
+                0 => Field::Varint(varint(&mut self.rest)?),
+                1 => {
                     let (bytes, rest) = split(self.rest, 8)?;
                     self.rest = rest;
                     Field::Fixed64(u64::from_le_bytes(bytes.try_into().unwrap_or_default()))
                 }
-                WireType::ThirtyTwoBit => {
-                    let (bytes, rest) = split(self.rest, 4)?;
-                    self.rest = rest;
-                    Field::Fixed32(u32::from_le_bytes(bytes.try_into().unwrap_or_default()))
-                }
-                WireType::LengthDelimited => {
-                    let len = decode_varint(&mut self.rest)?;
+                2 => {
+                    let len = varint(&mut self.rest)?;
                     let len = usize::try_from(len).unwrap_or(usize::MAX);
                     let (bytes, rest) = split(self.rest, len)?;
                     self.rest = rest;
                     Field::Bytes(bytes)
                 }
-                WireType::StartGroup | WireType::EndGroup => {
-                    skip_field(wire_type, tag, &mut self.rest, DecodeContext::default())?;
+                5 => {
+                    let (bytes, rest) = split(self.rest, 4)?;
+                    self.rest = rest;
+                    Field::Fixed32(u32::from_le_bytes(bytes.try_into().unwrap_or_default()))
+                }
+                3 => {
+                    // A group: prost walks it (and bounds its nesting).
+                    skip_field(
+                        WireType::StartGroup,
+                        tag,
+                        &mut self.rest,
+                        DecodeContext::default(),
+                    )?;
                     continue;
                 }
+                _ => return Err(WireError::Key),
             };
             return Ok(Some((tag, field)));
         }
     }
 }
 
+/// Reads one varint, as protobuf encodes them: at most ten bytes, the
+/// tenth carrying one bit.
+#[inline(always)]
+fn varint(buf: &mut &[u8]) -> Result<u64, WireError> {
+    let bytes = *buf;
+    if let Some(&first) = bytes.first()
+        && first < 0x80
+    {
+        *buf = &bytes[1..];
+        return Ok(u64::from(first));
+    }
+    let mut value = 0u64;
+    for (i, &byte) in bytes.iter().take(10).enumerate() {
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte < 0x80 {
+            if i == 9 && byte > 1 {
+                break;
+            }
+            *buf = &bytes[i + 1..];
+            return Ok(value);
+        }
+    }
+    Err(if bytes.len() < 10 && bytes.iter().all(|b| *b >= 0x80) {
+        WireError::Truncated
+    } else {
+        WireError::Varint
+    })
+}
+
 impl<'a> Iterator for Fields<'a> {
     type Item = Result<(u32, Field<'a>), WireError>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         match self.read() {
             Ok(field) => field.map(Ok),
@@ -249,6 +296,26 @@ mod tests {
                 (5, "Fixed32(9)".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn varints_read_as_prost_reads_them() {
+        for value in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
+            let mut bytes = Vec::new();
+            prost::encoding::encode_varint(value, &mut bytes);
+            let mut buf = &bytes[..];
+            assert_eq!(varint(&mut buf).unwrap(), value);
+            assert!(buf.is_empty());
+        }
+        // Eleven bytes, a tenth byte above 1, and a cut varint are errors.
+        assert!(varint(&mut &[0xff; 11][..]).is_err());
+        let mut ten = vec![0xff; 9];
+        ten.push(0x02);
+        assert!(varint(&mut &ten[..]).is_err());
+        assert!(matches!(
+            varint(&mut &[0x80, 0x80][..]),
+            Err(WireError::Truncated)
+        ));
     }
 
     #[test]

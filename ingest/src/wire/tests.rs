@@ -16,6 +16,7 @@ use proptest::sample::select;
 use prost::Message as _;
 
 use super::*;
+use crate::{Encoding, Labeler, Signal};
 
 // ---- back to prost's structs, for comparison ----
 
@@ -158,7 +159,7 @@ fn logs(request: &LogsRequest) -> ExportLogsServiceRequest {
 }
 
 /// prost's view with what this reader does not keep (dropped counts,
-/// schema URLs, link flags) and what it cannot tell apart (an empty value
+/// schema URLs, link flags, string table indexes) and what it cannot tell apart (an empty value
 /// and an absent one; no resource and an empty one) made equal.
 fn normalized_traces(mut request: ExportTraceServiceRequest) -> ExportTraceServiceRequest {
     for r in &mut request.resource_spans {
@@ -219,6 +220,8 @@ fn normalize_scope(scope: &mut Option<InstrumentationScope>) {
 
 fn normalize_list(list: &mut [ProtoKeyValue]) {
     for kv in list {
+        // Profiles only.
+        kv.key_strindex = 0;
         normalize_value(&mut kv.value);
     }
 }
@@ -532,6 +535,47 @@ proptest! {
             let read = read.unwrap();
             prop_assert_eq!(normalized_logs(logs(&read)), normalized_logs(decoded));
         }
+    }
+}
+
+fn convert(signal: Signal, body: Bytes) -> crate::Result<crate::convert::Converted> {
+    crate::decode_and_convert(signal, Encoding::Protobuf, body, &Labeler::new(), None)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The server converts requests without checking them first: damage
+    /// is refused when met, exactly when a check of the whole request
+    /// refuses it; what prost accepts converts as prost's struct does.
+    #[test]
+    fn converting_refuses_damage_exactly_when_a_full_check_does(
+        request in a_trace_request(),
+        at in any::<usize>(),
+        byte in any::<u8>(),
+        cut in any::<bool>(),
+    ) {
+        let bytes = Bytes::from(damaged(request.encode_to_vec(), at, byte, cut));
+        let converted = convert(Signal::Traces, bytes.clone());
+        prop_assert_eq!(TraceRequest::decode(bytes.clone()).is_err(), converted.is_err());
+        if let Ok(decoded) = ExportTraceServiceRequest::decode(&bytes[..]) {
+            let via_prost = convert(Signal::Traces, decoded.encode_to_vec().into()).unwrap();
+            prop_assert_eq!(converted.unwrap().batch, via_prost.batch);
+        }
+    }
+
+    #[test]
+    fn converting_logs_refuses_damage_exactly_when_a_full_check_does(
+        request in a_logs_request(),
+        at in any::<usize>(),
+        byte in any::<u8>(),
+        cut in any::<bool>(),
+    ) {
+        let bytes = Bytes::from(damaged(request.encode_to_vec(), at, byte, cut));
+        prop_assert_eq!(
+            LogsRequest::decode(bytes.clone()).is_err(),
+            convert(Signal::Logs, bytes).is_err()
+        );
     }
 }
 

@@ -88,6 +88,17 @@ impl<'a, T: Message<'a> + 'a> Repeated<'a, T> {
         self.try_iter().map_while(Result::ok)
     }
 
+    /// The encoded elements, unparsed.
+    pub(crate) fn messages(self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let tag = self.tag;
+        Fields::new(self.bytes)
+            .map_while(Result::ok)
+            .filter_map(move |(t, field)| match field {
+                Field::Bytes(bytes) if t == tag => Some(bytes),
+                _ => None,
+            })
+    }
+
     /// How many elements there are.
     pub fn len(&self) -> usize {
         let tag = self.tag;
@@ -128,7 +139,7 @@ pub(crate) fn note(
 
 /// Walks `bytes` as a message, calling `f` with each field, the offsets
 /// it spans and its tag.
-#[inline]
+#[inline(always)]
 pub(crate) fn for_each_field<'a>(
     bytes: &'a [u8],
     mut f: impl FnMut(u32, Field<'a>, usize, usize) -> Result<(), WireError>,
@@ -313,10 +324,21 @@ impl<'a> From<&'a [opentelemetry_proto::tonic::common::v1::KeyValue]> for Attrib
 impl<'a> Attributes<'a> {
     /// The attributes in order.
     #[inline]
-    pub fn iter(self) -> impl Iterator<Item = KeyValue<'a>> + 'a {
+    pub fn iter(self) -> AttributesIter<'a> {
+        match self {
+            Attributes::Wire(list) => AttributesIter(Walk::Wire(Fields::new(list.bytes), list.tag)),
+            Attributes::Proto(list) => AttributesIter(Walk::Proto(list.iter())),
+        }
+    }
+
+    /// The attributes in order, with any damage found reading them.
+    pub(crate) fn try_iter(self) -> impl Iterator<Item = Result<KeyValue<'a>, WireError>> + 'a {
         let (wire, proto) = match self {
-            Attributes::Wire(list) => (Some(list.iter()), None),
-            Attributes::Proto(list) => (None, Some(list.iter().map(KeyValue::from_proto))),
+            Attributes::Wire(list) => (Some(list.try_iter()), None),
+            Attributes::Proto(list) => (
+                None,
+                Some(list.iter().map(|kv| Ok(KeyValue::from_proto(kv)))),
+            ),
         };
         wire.into_iter()
             .flatten()
@@ -336,6 +358,38 @@ impl<'a> Attributes<'a> {
         match self {
             Attributes::Wire(list) => list.validate(),
             Attributes::Proto(_) => Ok(()),
+        }
+    }
+}
+
+/// The iterator of [`Attributes::iter`].
+pub struct AttributesIter<'a>(Walk<'a>);
+
+enum Walk<'a> {
+    /// Over the fields of the encoded list, keeping those of its tag.
+    Wire(Fields<'a>, u32),
+    /// Over prost's list.
+    Proto(std::slice::Iter<'a, opentelemetry_proto::tonic::common::v1::KeyValue>),
+}
+
+impl<'a> Iterator for AttributesIter<'a> {
+    type Item = KeyValue<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<KeyValue<'a>> {
+        match &mut self.0 {
+            Walk::Wire(fields, tag) => loop {
+                let (t, field) = fields.next()?.ok()?;
+                if t != *tag {
+                    continue;
+                }
+                // Damage ends the walk (see `Repeated::iter`).
+                return match field {
+                    Field::Bytes(bytes) => KeyValue::parse(bytes).ok(),
+                    _ => None,
+                };
+            },
+            Walk::Proto(list) => list.next().map(KeyValue::from_proto),
         }
     }
 }
