@@ -3,12 +3,15 @@
 //! ```text
 //! OTLP/gRPC ─┐
 //!            ├─► Pipeline::export ─► decode ─► convert + label ─► Store::append
-//! OTLP/HTTP ─┘   (bytes, encoding)   (prost /   (one batch per
+//! OTLP/HTTP ─┘   (bytes, encoding)   (wire /    (one batch per
 //!                                     JSON)       request)
 //! ```
 //!
 //! - [`otlp_grpc::routes`] and [`otlp_http::router`] are the transports;
 //!   both hand the raw body to the same [`Pipeline`].
+//! - [`wire`] reads protobuf spans and log records in place, borrowing
+//!   every string from the request body; OTLP JSON and metrics are decoded
+//!   with prost.
 //! - [`convert`] turns a decoded request into a batch in the table's schema
 //!   (`grayscope_core::schema`), rejecting malformed records one by one.
 //! - [`LogMining`] gives each log record its template (`template_id`,
