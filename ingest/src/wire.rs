@@ -7,10 +7,11 @@
 //! into Arrow builders, so here they are borrowed from the request body
 //! instead:
 //!
-//! - [`TraceRequest`] and [`LogsRequest`] own the body (a [`Bytes`]) and
-//!   check all of it once when built: structure, wire types, UTF-8 of every
-//!   string, nested values. A request that fails is rejected whole, as
-//!   prost would reject it.
+//! - [`Request`] ([`TraceRequest`], [`LogsRequest`]) owns the body (a
+//!   `Bytes`). [`Request::decode`] checks all of it: structure, wire types,
+//!   UTF-8 of every string, nested values; a request that fails is
+//!   rejected whole, as prost would reject it. [`Request::read`] defers
+//!   the check to the converter, which reads every field checked anyway.
 //! - Their records ([`Span`], [`LogRecord`], …) are parsed from the body on
 //!   each visit, as small structs of borrowed slices; repeated fields
 //!   ([`Repeated`]) are walked lazily, over the stretch of the message
@@ -26,12 +27,14 @@
 
 mod fields;
 mod logs;
+mod request;
 mod traces;
 mod value;
 
 pub use fields::WireError;
-pub use logs::{LogRecord, LogsRequest, ResourceLogs, ScopeLogs};
-pub use traces::{Event, Link, ResourceSpans, ScopeSpans, Span, Status, TraceRequest};
+pub use logs::{LogRecord, ResourceLogs, ScopeLogs};
+pub use request::{Kind, Logs, LogsRequest, Request, TraceRequest, Traces};
+pub use traces::{Event, Link, ResourceSpans, ScopeSpans, Span, Status};
 pub use value::{
     Attributes, AttributesIter, KeyValue, Message, Nested, Repeated, Resource, Scope, Value,
 };

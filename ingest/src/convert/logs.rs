@@ -43,7 +43,7 @@ pub fn convert_logs(
     let mut attributes = Vec::new();
     let mut index = 0;
 
-    for resource_logs in request.try_resource_logs() {
+    for resource_logs in request.try_resources() {
         let resource_logs = resource_logs?;
         let resource = ResourceInfo::new(resource_logs.resource)?;
         for scope_logs in resource_logs.scope_logs.try_iter() {

@@ -27,14 +27,14 @@ pub fn convert_spans(
     labeler: &Labeler,
     labels: &Labels,
 ) -> Result<Converted, ConvertError> {
-    let capacity = request.span_count();
+    let capacity = request.record_count();
     let mut columns = SpanColumns::with_capacity(capacity);
     let mut rejections = Rejections::default();
     let mut scratch = String::new();
     let mut attributes = Vec::new();
     let mut index = 0;
 
-    for resource_spans in request.try_resource_spans() {
+    for resource_spans in request.try_resources() {
         let resource_spans = resource_spans?;
         let resource = ResourceInfo::new(resource_spans.resource)?;
         for scope_spans in resource_spans.scope_spans.try_iter() {

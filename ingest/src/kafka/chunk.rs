@@ -124,7 +124,7 @@ fn merge(requests: Vec<DecodedRequest>) -> Option<DecodedRequest> {
 
 fn is_empty(request: &DecodedRequest) -> bool {
     match request {
-        DecodedRequest::Traces(request) => request.span_count() == 0,
+        DecodedRequest::Traces(request) => request.record_count() == 0,
         DecodedRequest::Logs(request) => request.record_count() == 0,
         DecodedRequest::Metrics(ExportMetricsServiceRequest { resource_metrics }) => {
             resource_metrics.is_empty()

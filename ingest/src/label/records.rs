@@ -197,7 +197,7 @@ impl Labeler {
         }
         let mut labels = Labels::default();
         let mut eval = Evaluator::new(self);
-        for resource_spans in request.resource_spans() {
+        for resource_spans in request.resources() {
             let attributes = resource_spans.resource.attributes;
             let resource = ResourceValues::new(self.lookups(), attributes);
             let mut version = None;
@@ -246,7 +246,7 @@ impl Labeler {
         }
         let mut labels = Labels::default();
         let mut eval = Evaluator::new(self);
-        for resource_logs in request.resource_logs() {
+        for resource_logs in request.resources() {
             let resource = ResourceValues::new(self.lookups(), resource_logs.resource.attributes);
             for record in resource_logs
                 .scope_logs

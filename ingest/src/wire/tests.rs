@@ -103,7 +103,7 @@ fn span(span: Span<'_>) -> ptrace::Span {
 fn traces(request: &TraceRequest) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: request
-            .resource_spans()
+            .resources()
             .map(|r| ptrace::ResourceSpans {
                 resource: resource(r.resource),
                 scope_spans: r
@@ -124,7 +124,7 @@ fn traces(request: &TraceRequest) -> ExportTraceServiceRequest {
 fn logs(request: &LogsRequest) -> ExportLogsServiceRequest {
     ExportLogsServiceRequest {
         resource_logs: request
-            .resource_logs()
+            .resources()
             .map(|r| plogs::ResourceLogs {
                 resource: resource(r.resource),
                 scope_logs: r
@@ -488,7 +488,7 @@ proptest! {
             .flat_map(|r| &r.scope_spans)
             .map(|s| s.spans.len())
             .sum();
-        prop_assert_eq!(read.span_count(), spans);
+        prop_assert_eq!(read.record_count(), spans);
         prop_assert_eq!(
             normalized_traces(traces(&read)),
             normalized_traces(ExportTraceServiceRequest::decode(&encoded[..]).unwrap())
@@ -615,7 +615,7 @@ fn split_repeated_fields_and_concatenated_messages_read_whole() {
 
     let read = TraceRequest::decode(Bytes::from(body.clone())).unwrap();
     let decoded = ExportTraceServiceRequest::decode(&body[..]).unwrap();
-    assert_eq!(read.span_count(), 2);
+    assert_eq!(read.record_count(), 2);
     assert_eq!(
         decoded.resource_spans[0].scope_spans[0].spans[0]
             .attributes
@@ -623,7 +623,7 @@ fn split_repeated_fields_and_concatenated_messages_read_whole() {
         3
     );
     assert_eq!(normalized_traces(traces(&read)), normalized_traces(decoded));
-    let one = read.resource_spans().next().unwrap();
+    let one = read.resources().next().unwrap();
     let span = one
         .scope_spans
         .iter()
