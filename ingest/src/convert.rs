@@ -144,7 +144,6 @@ impl DecodedRequest {
             encoding,
             source,
         };
-        let wire_error = |e: WireError| decode_error(Box::new(e));
         Ok(match (signal, encoding) {
             // Checked as they are converted.
             (Signal::Traces, Encoding::Protobuf) => {
@@ -154,12 +153,12 @@ impl DecodedRequest {
             (Signal::Traces, Encoding::Json) => {
                 let request: ExportTraceServiceRequest =
                     decode(encoding, &body).map_err(decode_error)?;
-                DecodedRequest::Traces(TraceRequest::from_proto(&request).map_err(wire_error)?)
+                DecodedRequest::Traces(TraceRequest::from_proto(&request))
             }
             (Signal::Logs, Encoding::Json) => {
                 let request: ExportLogsServiceRequest =
                     decode(encoding, &body).map_err(decode_error)?;
-                DecodedRequest::Logs(LogsRequest::from_proto(&request).map_err(wire_error)?)
+                DecodedRequest::Logs(LogsRequest::from_proto(&request))
             }
             (Signal::Metrics, _) => {
                 DecodedRequest::Metrics(decode(encoding, &body).map_err(decode_error)?)
@@ -268,7 +267,7 @@ mod tests {
             }],
         };
         let labeler = Labeler::new();
-        let decoded = DecodedRequest::Traces(TraceRequest::from_proto(&request).unwrap());
+        let decoded = DecodedRequest::Traces(TraceRequest::from_proto(&request));
         let labels = Labels::of(&decoded, &labeler);
         let converted = decoded.convert(&labeler, &labels, None).unwrap();
         assert_eq!(converted.batch.num_rows(), 512);

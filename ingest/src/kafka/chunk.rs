@@ -83,7 +83,7 @@ fn decode(
         KafkaEncoding::OtlpJson => Encoding::Json,
         KafkaEncoding::JsonLines => {
             return json_lines::decode(payload)
-                .and_then(|request| LogsRequest::from_proto(&request).map_err(|e| e.to_string()))
+                .map(|request| LogsRequest::from_proto(&request))
                 .map(DecodedRequest::Logs)
                 .map_err(|e| format!("cannot decode a JSON-lines log message: {e}"));
         }
