@@ -657,6 +657,12 @@ fn bad_strings_and_nested_values_are_refused_with_the_field_named() {
         error.to_string(),
         "Span.name: invalid string value: data is not UTF-8 encoded"
     );
+    // The server's path meets it while converting: a client error, naming
+    // the field, and no batch.
+    let error = convert(Signal::Traces, span(vec![b'G', 0xff])).unwrap_err();
+    assert!(matches!(error, crate::Error::Decode { .. }), "{error:?}");
+    let message = error.client_message();
+    assert!(message.contains("Span.name: invalid string"), "{message}");
 
     // A key-value list value whose inner key is not UTF-8.
     let mut inner = Vec::new();
