@@ -81,9 +81,10 @@ impl<'a, T: Message<'a> + 'a> Repeated<'a, T> {
         })
     }
 
-    /// The elements. The request they come from was validated whole when
-    /// it was built, so none fails to parse; should one, the walk ends
-    /// there.
+    /// The elements; damage ends the walk, silently. For requests checked
+    /// whole ([`Request::decode`](super::Request::decode)), and for passes
+    /// whose result is dropped when the converter, which reads with
+    /// [`Repeated::try_iter`], refuses a damaged request.
     pub fn iter(self) -> impl Iterator<Item = T> + 'a {
         self.try_iter().map_while(Result::ok)
     }
@@ -99,13 +100,9 @@ impl<'a, T: Message<'a> + 'a> Repeated<'a, T> {
             })
     }
 
-    /// How many elements there are.
+    /// How many elements there are (up to any damage).
     pub fn len(&self) -> usize {
-        let tag = self.tag;
-        Fields::new(self.bytes)
-            .map_while(Result::ok)
-            .filter(|(t, _)| *t == tag)
-            .count()
+        self.messages().count()
     }
 
     /// Whether there are none.
