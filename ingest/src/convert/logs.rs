@@ -19,7 +19,7 @@ use super::resource::{ResourceInfo, ScopeInfo};
 use super::{ConvertError, Converted, Rejections, nanos};
 use crate::label::{Labeler, Labels};
 use crate::mining::LogMining;
-use crate::wire::{KeyValue, LogRecord, LogsRequest, Message as _, Value};
+use crate::wire::{KeyValue, LogRecord, LogsRequest, Value, WireError};
 
 /// Converts a logs export request into a `logs` batch; `labels` are the
 /// request's labels from [`Labeler::label_logs`]. With `mining`, each body
@@ -51,8 +51,15 @@ pub fn convert_logs(
             let scope = ScopeInfo::new(scope_logs.scope)?;
             for record in scope_logs.log_records.try_iter() {
                 let record = record?;
-                record.body.validate()?;
                 read_attributes(record.attributes, &mut attributes)?;
+                // A nested body is decoded (and so checked) once, here.
+                let nested = nested_body(record.body)?;
+                let record = LogRecord {
+                    body: nested
+                        .as_ref()
+                        .map_or(record.body, |body| Value::from_proto(Some(body))),
+                    ..record
+                };
                 index += 1;
                 if let Err(reason) = validate(&record) {
                     rejections.reject(|| format!("log record: {reason}"));
@@ -171,12 +178,7 @@ impl<'m> LogColumns<'m> {
         self.severity_number.append_value(record.severity_number);
         self.severity_text
             .append_option(Some(record.severity_text).filter(|s| !s.is_empty()));
-        let nested = nested_body(record.body);
-        let body = match &nested {
-            Some(nested) => Value::from_proto(Some(nested)),
-            None => record.body,
-        };
-        let body = value_text(body, scratch);
+        let body = value_text(record.body, scratch);
         self.body.append_option(body);
         match (body, &mut self.mining) {
             (Some(body), Some((mining, hits))) => {
@@ -223,17 +225,21 @@ impl<'m> LogColumns<'m> {
 }
 
 /// A key-value list or array body, decoded, with its key-value lists (at
-/// any depth) in key order; `None` for other bodies. OTLP key-value lists
+/// any depth) in key order; `None` for other bodies, an error for one that
+/// does not decode. OTLP key-value lists
 /// are maps, and SDKs send them in their map's order, which for a hash map
 /// differs from process to process: sorted, one event has one `body` text,
 /// hence one template, on every instance. Decoders bound the nesting depth,
 /// so the recursion is bounded.
-fn nested_body(body: Value<'_>) -> Option<AnyValue> {
+fn nested_body(body: Value<'_>) -> Result<Option<AnyValue>, WireError> {
+    let Some(nested) = body.try_nested()? else {
+        return Ok(None);
+    };
     let mut body = AnyValue {
-        value: Some(body.nested()?.into_owned()),
+        value: Some(nested.into_owned()),
     };
     sort_kvlists(&mut body);
-    Some(body)
+    Ok(Some(body))
 }
 
 fn sort_kvlists(value: &mut AnyValue) {

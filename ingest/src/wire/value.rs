@@ -202,20 +202,26 @@ impl<'a> Value<'a> {
     }
 
     /// An array or key-value list as prost's value, decoded if need be;
-    /// `None` for other values.
+    /// `None` for other values, and for one that does not decode.
     pub fn nested(self) -> Option<Cow<'a, ProtoValue>> {
-        match self {
+        self.try_nested().ok().flatten()
+    }
+
+    /// The same, with why an encoded one does not decode. Nested values
+    /// are rare: prost decodes them, with its bound on nesting depth.
+    pub(crate) fn try_nested(self) -> Result<Option<Cow<'a, ProtoValue>>, WireError> {
+        Ok(match self {
             Value::Array(Nested::Proto(v)) | Value::Kvlist(Nested::Proto(v)) => {
                 Some(Cow::Borrowed(v))
             }
-            Value::Array(Nested::Wire(bytes)) => ArrayValue::decode(bytes)
-                .ok()
-                .map(|a| Cow::Owned(ProtoValue::ArrayValue(a))),
-            Value::Kvlist(Nested::Wire(bytes)) => KeyValueList::decode(bytes)
-                .ok()
-                .map(|l| Cow::Owned(ProtoValue::KvlistValue(l))),
+            Value::Array(Nested::Wire(bytes)) => Some(Cow::Owned(ProtoValue::ArrayValue(
+                ArrayValue::decode(bytes)?,
+            ))),
+            Value::Kvlist(Nested::Wire(bytes)) => Some(Cow::Owned(ProtoValue::KvlistValue(
+                KeyValueList::decode(bytes)?,
+            ))),
             _ => None,
-        }
+        })
     }
 }
 
@@ -245,14 +251,7 @@ impl<'a> Message<'a> for Value<'a> {
     }
 
     fn validate(&self) -> Result<(), WireError> {
-        // Nested values are rare: prost checks them, with its bound on
-        // nesting depth.
-        match self {
-            Value::Array(Nested::Wire(bytes)) => ArrayValue::decode(*bytes).map(drop)?,
-            Value::Kvlist(Nested::Wire(bytes)) => KeyValueList::decode(*bytes).map(drop)?,
-            _ => {}
-        }
-        Ok(())
+        self.try_nested().map(drop)
     }
 }
 
