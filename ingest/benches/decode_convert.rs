@@ -47,58 +47,12 @@ use grayscope_ingest::{Encoding, Labeler, LogMining, Signal, decode_and_convert}
 use grayscope_patterns::{MinerConfig, RuleSet};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{
-    AnyValue, InstrumentationScope, KeyValue, any_value::Value,
-};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use prost::Message as _;
 
-const BATCH: usize = 512;
+mod common;
 
-fn kv(key: &str, value: Value) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue { value: Some(value) }),
-        key_strindex: 0,
-    }
-}
-
-fn text(key: &str, value: &str) -> KeyValue {
-    kv(key, Value::StringValue(value.to_owned()))
-}
-
-fn resource() -> Resource {
-    Resource {
-        attributes: vec![
-            text("service.name", "checkout"),
-            text("service.version", "2.14.1"),
-            text("service.instance.id", "checkout-7d9f8b6c5-x2x4q"),
-            text("deployment.environment.name", "production"),
-            text("host.name", "node-17.eu-west-1.internal"),
-            text("telemetry.sdk.language", "rust"),
-        ],
-        ..Default::default()
-    }
-}
-
-fn scope() -> InstrumentationScope {
-    InstrumentationScope {
-        name: "opentelemetry-instrumentation-axum".to_owned(),
-        version: "0.33.0".to_owned(),
-        ..Default::default()
-    }
-}
-
-/// A distinct id per seed; seed 0 would give the invalid all-zero id.
-fn id(seed: u64, len: usize) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(16);
-    bytes.extend_from_slice(&seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
-    bytes.extend_from_slice(&seed.wrapping_mul(0xc2b2_ae3d_27d4_eb4f).to_be_bytes());
-    bytes.truncate(len);
-    bytes
-}
+use common::{BATCH, kv, logs_request, spans_request, text};
 
 /// The 5-clause rule of `core/benches/rule_eval.rs`.
 const RULE: &str = r#"(geo == "华南" AND isp == "移动") OR (device.type == "iOS" AND tls.version >= "1.3") OR http.response.status_code >= 500"#;
@@ -131,97 +85,6 @@ fn cohort_spans_request() -> ExportTraceServiceRequest {
         ]);
     }
     request
-}
-
-fn spans_request() -> ExportTraceServiceRequest {
-    let routes = ["/cart", "/checkout", "/api/v1/items/{id}", "/health"];
-    let spans = (0..BATCH as u64)
-        .map(|i| {
-            let start = 1_764_000_000_000_000_000 + i * 1_000_000;
-            Span {
-                trace_id: id(i / 4 + 1, 16),
-                span_id: id(i + 1_000_000, 8),
-                parent_span_id: if i % 4 == 0 {
-                    vec![]
-                } else {
-                    id(i - 1 + 1_000_000, 8)
-                },
-                name: format!("GET {}", routes[(i % 4) as usize]),
-                kind: if i % 4 == 0 { 2 } else { 3 },
-                start_time_unix_nano: start,
-                end_time_unix_nano: start + 1_000_000 + i * 7_919,
-                attributes: vec![
-                    text("http.route", routes[(i % 4) as usize]),
-                    text("http.request.method", "GET"),
-                    kv("http.response.status_code", Value::IntValue(200)),
-                    text("url.scheme", "https"),
-                    text("server.address", "checkout.internal"),
-                    kv("server.port", Value::IntValue(8443)),
-                    text("network.protocol.version", "1.1"),
-                    text(
-                        "user_agent.original",
-                        "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
-                    ),
-                    text("client.address", "10.12.4.211"),
-                    kv("http.response.body.size", Value::IntValue(1532 + i as i64)),
-                ],
-                status: Some(Status::default()),
-                ..Default::default()
-            }
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(resource()),
-            scope_spans: vec![ScopeSpans {
-                scope: Some(scope()),
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-}
-
-fn logs_request() -> ExportLogsServiceRequest {
-    let log_records = (0..BATCH as u64)
-        .map(|i| LogRecord {
-            time_unix_nano: 1_764_000_000_000_000_000 + i * 1_000_000,
-            observed_time_unix_nano: 1_764_000_000_000_000_000 + i * 1_000_000 + 50_000,
-            severity_number: 9,
-            severity_text: "INFO".to_owned(),
-            body: Some(AnyValue {
-                value: Some(Value::StringValue(format!(
-                    "order {} reserved {} items in {}ms for user {}",
-                    100_000 + i,
-                    i % 7 + 1,
-                    i % 90 + 3,
-                    i * 31 % 10_000
-                ))),
-            }),
-            attributes: vec![
-                text("code.function.name", "reserve_items"),
-                text("code.file.path", "src/orders/reserve.rs"),
-                kv("code.line.number", Value::IntValue(212)),
-                text("thread.name", "tokio-runtime-worker"),
-                text("order.channel", "web"),
-            ],
-            trace_id: id(i / 4 + 1, 16),
-            span_id: id(i + 1_000_000, 8),
-            ..Default::default()
-        })
-        .collect();
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: Some(resource()),
-            scope_logs: vec![ScopeLogs {
-                scope: Some(scope()),
-                log_records,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
 }
 
 fn bench(c: &mut Criterion) {

@@ -50,7 +50,7 @@ pub mod wal;
 
 pub use error::{Error, Result};
 pub use memtable::{MemBatch, MemTable};
-pub use parquet_part::{Part, PartMeta};
+pub use parquet_part::{Part, PartMeta, PartWriterOptions, write_part};
 pub use partition::Partition;
 pub use store::{RecoveryReport, Store, StoreStats};
 pub use table::{Snapshot, TableStats};

@@ -1,0 +1,146 @@
+//! Writing a flushed memtable as a Parquet part, on one core.
+//!
+//! `cargo bench -p grayscope-ingest --bench part_write`
+//!
+//! The rows are what the pipeline makes of real export requests: 256
+//! requests of 512 spans (or log records) each, every span distinct
+//! (`common::spans_request_from`), converted by `decode_and_convert`, so
+//! 131 072 rows in time order, about what one flush of the default 64 MiB
+//! memtable holds. Measured: the store's `write_part`, the function flushes
+//! and compactions call, with the default row group size: encoding,
+//! compression, statistics, the footer, the fsync and the rename. The sort a
+//! flush does first is not included.
+//!
+//! After criterion, the same writes are timed again by this thread's CPU
+//! time, interleaved (the figure per core on a machine shared with other
+//! work), with the bytes each row takes in the part.
+
+// criterion's macros generate undocumented items; a failed write should
+// abort the benchmark loudly.
+#![allow(missing_docs, clippy::expect_used)]
+
+use std::path::Path;
+
+use arrow::record_batch::RecordBatch;
+use bytes::Bytes;
+use criterion::{Criterion, Throughput};
+use grayscope_ingest::{Encoding, Labeler, Signal, decode_and_convert};
+use grayscope_store::{PartMeta, PartWriterOptions, Partition, write_part};
+use prost::Message as _;
+
+mod common;
+
+use common::{BATCH, logs_request_from, spans_request_from};
+
+const REQUESTS: u64 = 256;
+const ROWS: u64 = REQUESTS * BATCH as u64;
+
+/// The converted rows of `REQUESTS` requests of `signal`.
+fn rows(signal: Signal) -> Vec<RecordBatch> {
+    let labeler = Labeler::new();
+    (0..REQUESTS)
+        .map(|k| {
+            let first = k * BATCH as u64;
+            let body = Bytes::from(match signal {
+                Signal::Logs => logs_request_from(first).encode_to_vec(),
+                _ => spans_request_from(first).encode_to_vec(),
+            });
+            decode_and_convert(signal, Encoding::Protobuf, body, &labeler, None)
+                .expect("convert")
+                .batch
+        })
+        .collect()
+}
+
+/// Writes `batches` as part `id` of a table in `dir`; returns its size.
+fn write(dir: &Path, signal: Signal, batches: &[RecordBatch], id: u64) -> u64 {
+    let schema = batches[0].schema();
+    let meta = PartMeta {
+        table: format!("{signal:?}"),
+        id,
+        flush_id: id,
+        flush_lsn: id,
+        replaces: Vec::new(),
+        rows: ROWS,
+        min_time: 1_764_000_000_000_000_000,
+        max_time: 1_764_000_000_000_000_000 + ROWS as i64 * 1_000_000,
+    };
+    let part = write_part(
+        dir,
+        Partition::of_nanos(meta.min_time),
+        schema,
+        batches.iter().cloned().map(Ok),
+        meta,
+        &PartWriterOptions {
+            row_group_rows: 131_072,
+        },
+    )
+    .expect("write part");
+    let size = part.size();
+    std::fs::remove_file(part.path()).expect("remove part");
+    size
+}
+
+fn bench(c: &mut Criterion, inputs: &[(&str, Signal, Vec<RecordBatch>)], dir: &Path) {
+    let mut group = c.benchmark_group("part_write");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(ROWS));
+    for (name, signal, batches) in inputs {
+        let mut id = 0;
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                id += 1;
+                write(dir, *signal, batches, id)
+            });
+        });
+    }
+    group.finish();
+}
+
+/// CPU time this thread has run so far, in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[allow(clippy::print_stdout, clippy::cast_precision_loss)] // a bench reports on the terminal
+fn summary(inputs: &[(&str, Signal, Vec<RecordBatch>)], dir: &Path) {
+    const REPETITIONS: usize = 5;
+    let mut cpu_ns = vec![0u64; inputs.len()];
+    let mut sizes = vec![0u64; inputs.len()];
+    for repetition in 0..REPETITIONS {
+        for (k, (_, signal, batches)) in inputs.iter().enumerate() {
+            let cpu0 = thread_cpu_ns();
+            sizes[k] = write(dir, *signal, batches, 1_000 + repetition as u64);
+            cpu_ns[k] += thread_cpu_ns().saturating_sub(cpu0);
+        }
+    }
+    println!("\npart_write: one thread, {REPETITIONS} interleaved writes of {ROWS} rows");
+    println!(
+        "{:<8} {:>18} {:>12} {:>12}",
+        "input", "rows per CPU-second", "CPU ns/row", "bytes/row"
+    );
+    for (k, (name, ..)) in inputs.iter().enumerate() {
+        let per_row = cpu_ns[k] as f64 / (REPETITIONS as f64 * ROWS as f64);
+        println!(
+            "{name:<8} {:>18.0} {:>12.1} {:>12.2}",
+            1e9 / per_row.max(1e-9),
+            per_row,
+            sizes[k] as f64 / ROWS as f64
+        );
+    }
+}
+
+fn main() {
+    let inputs = [
+        ("spans", Signal::Traces, rows(Signal::Traces)),
+        ("logs", Signal::Logs, rows(Signal::Logs)),
+    ];
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c, &inputs, dir.path());
+    c.final_summary();
+    summary(&inputs, dir.path());
+}
