@@ -563,3 +563,37 @@ async fn a_lost_log_directory_never_makes_new_records_look_flushed() {
     assert_eq!(report.replayed, 1, "{report:?}");
     assert_eq!(names(&store).await, vec!["after-0", "f0-0", "f1-0", "f2-0"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_have_statistics_for_pruning_but_none_for_attribute_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path(), config()).await.unwrap();
+    flush_spans(&store, "s", &[T0, T0 + 1, T0 + 2]).await;
+    let parts = store.parts(Table::Spans);
+    let file = std::fs::File::open(parts[0].path()).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let row_group = &reader.metadata().row_groups()[0];
+    let statistics = |path: &str| {
+        row_group
+            .columns()
+            .iter()
+            .find(|c| c.column_path().string() == path)
+            .unwrap_or_else(|| panic!("no column {path}"))
+            .statistics()
+            .is_some()
+    };
+    for path in ["time", "name", "cohort"] {
+        assert!(statistics(path), "{path} has no statistics");
+    }
+    for path in [
+        "attributes.entries.keys",
+        "attributes.entries.values",
+        "resource_attributes.entries.keys",
+        "scope_attributes.entries.values",
+    ] {
+        assert!(!statistics(path), "{path} has statistics");
+    }
+    // Attributes are still found by key, from the part.
+    assert_eq!(count(&store, "WHERE attributes['k'] = 'v'").await, 3);
+    assert_eq!(count(&store, "WHERE attributes['k'] = 'w'").await, 0);
+}
