@@ -4,29 +4,44 @@
 //! merged again. In the hour being written this happens as soon as the small parts
 //! add up to `compact_below` (or number [`MAX_MERGE_INPUTS`]), so the hour
 //! never gathers thousands of them; what is left is merged once the hour
-//! is over. Parts are sorted by time, so a merge streams them
-//! ([`SortedMerge`]) in bounded memory.
+//! is over. The parts of busy flushes are merged by copying their row
+//! groups as they are encoded; smaller ones are merged in time order
+//! ([`SortedMerge`]), streaming, in bounded memory (see [`merge`]).
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+
+use parquet::file::metadata::PageIndexPolicy;
 
 use crate::error::{Error, Result};
-use crate::parquet_part::{Part, PartMeta, PartWriterOptions, write_part};
+use crate::parquet_part::{OpenPart, Part, PartMeta, PartWriterOptions, concat_parts, write_part};
 use crate::partition::Partition;
 use crate::sorted_merge::SortedMerge;
 use crate::table::TableData;
 
-/// Rows read at a time from each part being merged.
+/// Rows read at a time from each row group being merged in time order...
 const READ_ROWS: usize = 1024;
 
-/// The most parts one merge reads at once. With [`READ_ROWS`], a merge
-/// holds at most this many batches of 1024 rows (tens of MB), however big
-/// the parts are.
+/// ...or fewer, down to this, so that a merge holds at most
+/// [`BUFFERED_ROWS`] rows of its inputs (tens of MB), however many row
+/// groups they have and however big the parts are.
+const MIN_READ_ROWS: usize = 64;
+
+/// See [`MIN_READ_ROWS`].
+const BUFFERED_ROWS: usize = MAX_MERGE_INPUTS * READ_ROWS;
+
+/// The most parts one merge reads at once.
 const MAX_MERGE_INPUTS: usize = 64;
+
+/// Parts whose row groups all hold at least this fraction of
+/// `row_group_rows` are merged by copying their row groups (see [`merge`]).
+const CONCAT_FRACTION: usize = 4;
 
 /// A part is small, and will be merged, below this fraction of the target
 /// size. Small parts that add up to the target merge into a part of at
@@ -115,13 +130,46 @@ pub(crate) async fn at_low_priority<T: Send + 'static>(
     result.await.map_err(|_| Error::Closed)
 }
 
+/// Whether the opened parts can be merged by copying their row groups: all
+/// of one Parquet schema, every row group at least a [`CONCAT_FRACTION`]th
+/// of `row_group_rows`.
+fn can_concat(
+    opened: &[(&Arc<Part>, File, ArrowReaderMetadata)],
+    options: &PartWriterOptions,
+) -> bool {
+    let min_rows = (options.row_group_rows / CONCAT_FRACTION).max(1) as i64;
+    let Some((_, _, first)) = opened.first() else {
+        return false;
+    };
+    let schema = first
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .root_schema();
+    opened.iter().all(|(_, _, metadata)| {
+        let metadata = metadata.metadata();
+        metadata.file_metadata().schema_descr().root_schema() == schema
+            && metadata
+                .row_groups()
+                .iter()
+                .all(|row_group| row_group.num_rows() >= min_rows)
+    })
+}
+
 /// Merges `parts` (all of one partition) into one new part, and swaps it in.
 /// Blocking: run it off the async runtime. Returns whether the swap
 /// happened (it does not if one of the parts expired meanwhile).
 ///
-/// Every part is already sorted by time, so the merge streams: it holds one
-/// batch of [`READ_ROWS`] rows per input and one output chunk, however big
-/// the parts are.
+/// When every row group of the parts holds at least a
+/// [`CONCAT_FRACTION`]th of `options.row_group_rows` (parts of busy
+/// flushes), the row groups are copied as they are encoded
+/// ([`concat_parts`]), oldest part first: row groups of consecutive flushes
+/// cover neighbouring times, so each stays a narrow range for pruning, and
+/// no row is decoded. Otherwise the rows are merged in time order into new
+/// row groups ([`SortedMerge`]). Every row group is sorted by time (a
+/// copied one as much as a written one), so the merge streams one input per
+/// row group: it holds one batch per input and one output chunk, however
+/// big the parts are.
 pub(crate) fn merge(
     table: &TableData,
     parts: &[Arc<Part>],
@@ -135,7 +183,7 @@ pub(crate) fn merge(
     // arrival.
     let mut oldest_first: Vec<&Arc<Part>> = parts.iter().collect();
     oldest_first.sort_by_key(|p| p.meta().id);
-    let mut inputs = Vec::with_capacity(parts.len());
+    let mut opened = Vec::with_capacity(parts.len());
     let mut rows = 0;
     for part in oldest_first {
         let read_error = |reason: String| Error::ReadPart {
@@ -143,16 +191,14 @@ pub(crate) fn merge(
             reason,
         };
         let file = File::open(part.path()).map_err(|e| read_error(e.to_string()))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| read_error(e.to_string()))?;
-        rows += builder.metadata().file_metadata().num_rows().max(0) as u64;
-        let reader = builder
-            .with_batch_size(READ_ROWS)
-            .build()
-            .map_err(|e| read_error(e.to_string()))?;
-        inputs.push(reader);
+        let metadata = ArrowReaderMetadata::load(
+            &file,
+            ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional),
+        )
+        .map_err(|e| read_error(e.to_string()))?;
+        rows += metadata.metadata().file_metadata().num_rows().max(0) as u64;
+        opened.push((part, file, metadata));
     }
-    let merged_rows = SortedMerge::new(inputs);
     let id = next_id.fetch_add(1, Ordering::Relaxed);
     let meta = PartMeta {
         table: table.table().name().to_owned(),
@@ -172,14 +218,49 @@ pub(crate) fn merge(
             .max()
             .unwrap_or(i64::MAX),
     };
-    let merged = write_part(
-        table.dir(),
-        partition,
-        table.table().schema(),
-        merged_rows,
-        meta,
-        options,
-    )?;
+    let schema = table.table().schema();
+    let merged = if can_concat(&opened, options) {
+        let inputs: Vec<OpenPart<'_>> = opened
+            .iter()
+            .map(|(part, file, metadata)| OpenPart {
+                part,
+                file,
+                metadata: metadata.metadata(),
+            })
+            .collect();
+        concat_parts(table.dir(), partition, &schema, &inputs, meta, options)?
+    } else {
+        let row_groups: usize = opened
+            .iter()
+            .map(|(_, _, m)| m.metadata().num_row_groups())
+            .sum();
+        let batch_rows = (BUFFERED_ROWS / row_groups.max(1)).clamp(MIN_READ_ROWS, READ_ROWS);
+        let mut inputs = Vec::with_capacity(row_groups);
+        for (part, file, metadata) in &opened {
+            for row_group in 0..metadata.metadata().num_row_groups() {
+                let read_error = |reason: String| Error::ReadPart {
+                    path: part.path().to_owned(),
+                    reason,
+                };
+                let file = file.try_clone().map_err(|e| read_error(e.to_string()))?;
+                let reader =
+                    ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone())
+                        .with_row_groups(vec![row_group])
+                        .with_batch_size(batch_rows)
+                        .build()
+                        .map_err(|e| read_error(e.to_string()))?;
+                inputs.push(reader);
+            }
+        }
+        write_part(
+            table.dir(),
+            partition,
+            schema,
+            SortedMerge::new(inputs),
+            meta,
+            options,
+        )?
+    };
     if table.replace_parts(parts, merged.clone()) {
         Ok(true)
     } else {

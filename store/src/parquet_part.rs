@@ -16,14 +16,16 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use grayscope_core::Table;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::metadata::{KeyValue, ParquetMetaDataReader, SortingColumn};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -169,38 +171,26 @@ fn column_encodings(
 /// profile. Reading costs the same at either level.
 const ZSTD_LEVEL: i32 = 1;
 
-/// Writes `batches` (of `schema`, together sorted by time, all rows in
-/// `partition`) as a part of `table_dir`, atomically, and returns it.
-pub fn write_part(
-    table_dir: &Path,
-    partition: Partition,
-    schema: SchemaRef,
-    batches: impl IntoIterator<Item = std::result::Result<RecordBatch, ArrowError>>,
-    meta: PartMeta,
+/// The settings parts are written with. Row groups are balanced: a part of
+/// `meta.rows` rows has as few row groups as `options.row_group_rows`
+/// allows, of nearly equal sizes, so that no part ends in a runt row group
+/// (which would stop [`concat_parts`] from taking it as it is).
+fn writer_properties(
+    schema: &Schema,
+    meta: &PartMeta,
     options: &PartWriterOptions,
-) -> Result<Arc<Part>> {
-    let dir = partition.dir_in(table_dir);
-    fs::create_dir_all(&dir).map_err(|source| Error::WritePart {
-        path: dir.clone(),
-        source: source.into(),
-    })?;
-    let path = dir.join(file_name(meta.id));
-    let temp = dir.join(format!(".{}.tmp", file_name(meta.id)));
-    let io_error = |path: &Path| {
-        let path = path.to_owned();
-        move |source: std::io::Error| Error::WritePart {
-            path,
-            source: source.into(),
-        }
-    };
-
+) -> WriterProperties {
+    let max_rows = options.row_group_rows.max(1);
+    let rows = usize::try_from(meta.rows).unwrap_or(usize::MAX).max(1);
+    let row_groups = rows.div_ceil(max_rows);
+    let row_group_rows = rows.div_ceil(row_groups);
     let time_column = schema.index_of("time").ok();
     let mut properties = WriterProperties::builder().set_compression(Compression::ZSTD(
         ZstdLevel::try_new(ZSTD_LEVEL).unwrap_or_default(),
     ));
-    properties = column_encodings(&schema, properties);
-    let properties = properties
-        .set_max_row_group_row_count(Some(options.row_group_rows.max(1)))
+    properties = column_encodings(schema, properties);
+    properties
+        .set_max_row_group_row_count(Some(row_group_rows))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_sorting_columns(time_column.map(|column| {
             vec![SortingColumn {
@@ -211,39 +201,175 @@ pub fn write_part(
         }))
         .set_key_value_metadata(Some(vec![KeyValue::new(
             META_KEY.to_owned(),
-            serde_json::to_string(&meta).unwrap_or_default(),
+            serde_json::to_string(meta).unwrap_or_default(),
         )]))
-        .build();
+        .build()
+}
 
-    let file = File::create(&temp).map_err(io_error(&temp))?;
-    let parquet_error = |path: &Path| {
-        let path = path.to_owned();
-        move |source: parquet::errors::ParquetError| Error::WritePart {
+/// A part file being written: under a hidden temporary name in its
+/// partition's directory until [`PendingPart::commit`] makes it a part.
+struct PendingPart {
+    dir: PathBuf,
+    path: PathBuf,
+    temp: PathBuf,
+}
+
+impl PendingPart {
+    fn create(table_dir: &Path, partition: Partition, id: u64) -> Result<(PendingPart, File)> {
+        let dir = partition.dir_in(table_dir);
+        fs::create_dir_all(&dir).map_err(|source| Error::WritePart {
+            path: dir.clone(),
+            source: source.into(),
+        })?;
+        let pending = PendingPart {
+            path: dir.join(file_name(id)),
+            temp: dir.join(format!(".{}.tmp", file_name(id))),
+            dir,
+        };
+        let file = File::create(&pending.temp).map_err(pending.io_error())?;
+        Ok((pending, file))
+    }
+
+    fn io_error(&self) -> impl FnOnce(std::io::Error) -> Error + use<> {
+        let path = self.temp.clone();
+        move |source| Error::WritePart {
             path,
             source: source.into(),
         }
-    };
-    let mut writer =
-        ArrowWriter::try_new(file, schema, Some(properties)).map_err(parquet_error(&temp))?;
-    for batch in batches {
-        let batch = batch.map_err(|source| Error::WritePart {
-            path: temp.clone(),
+    }
+
+    fn parquet_error(&self) -> impl FnOnce(parquet::errors::ParquetError) -> Error + use<> {
+        let path = self.temp.clone();
+        move |source| Error::WritePart {
+            path,
+            source: source.into(),
+        }
+    }
+
+    /// fsyncs the written `file`, renames it into place and fsyncs the
+    /// directory: from here on the part survives a crash whole.
+    fn commit(self, file: File, partition: Partition, meta: PartMeta) -> Result<Arc<Part>> {
+        file.sync_all().map_err(self.io_error())?;
+        let size = file.metadata().map_err(self.io_error())?.len();
+        drop(file);
+        fs::rename(&self.temp, &self.path).map_err(|source| Error::WritePart {
+            path: self.path.clone(),
             source: source.into(),
         })?;
-        writer.write(&batch).map_err(parquet_error(&temp))?;
+        sync_dir(&self.dir)?;
+        Ok(Arc::new(Part {
+            path: self.path,
+            partition,
+            meta,
+            size,
+        }))
     }
-    let file = writer.into_inner().map_err(parquet_error(&temp))?;
-    file.sync_all().map_err(io_error(&temp))?;
-    let size = file.metadata().map_err(io_error(&temp))?.len();
-    drop(file);
-    fs::rename(&temp, &path).map_err(io_error(&path))?;
-    sync_dir(&dir)?;
-    Ok(Arc::new(Part {
-        path,
-        partition,
-        meta,
-        size,
-    }))
+}
+
+/// Writes `batches` (of `schema`, together sorted by time, all rows in
+/// `partition`, `meta.rows` of them) as a part of `table_dir`, atomically,
+/// and returns it.
+pub fn write_part(
+    table_dir: &Path,
+    partition: Partition,
+    schema: SchemaRef,
+    batches: impl IntoIterator<Item = std::result::Result<RecordBatch, ArrowError>>,
+    meta: PartMeta,
+    options: &PartWriterOptions,
+) -> Result<Arc<Part>> {
+    let properties = writer_properties(&schema, &meta, options);
+    let (pending, file) = PendingPart::create(table_dir, partition, meta.id)?;
+    let mut writer =
+        ArrowWriter::try_new(file, schema, Some(properties)).map_err(pending.parquet_error())?;
+    for batch in batches {
+        let batch = batch.map_err(|source| Error::WritePart {
+            path: pending.temp.clone(),
+            source: source.into(),
+        })?;
+        writer.write(&batch).map_err(pending.parquet_error())?;
+    }
+    let file = writer.into_inner().map_err(pending.parquet_error())?;
+    pending.commit(file, partition, meta)
+}
+
+/// An existing part, opened to be copied by [`concat_parts`].
+pub struct OpenPart<'a> {
+    /// The part.
+    pub part: &'a Part,
+    /// Its file.
+    pub file: &'a File,
+    /// Its footer, with the page indexes.
+    pub metadata: &'a ParquetMetaData,
+}
+
+/// Writes one part of `table_dir` holding the row groups of `inputs`, in
+/// order, copied as they are encoded: no row is decoded, so this costs
+/// little more than copying the bytes. The inputs must share one Parquet
+/// schema (else [`Error::WritePart`]). Each row group stays sorted by time,
+/// but the part as a whole is sorted only if the inputs cover disjoint,
+/// increasing times.
+pub fn concat_parts(
+    table_dir: &Path,
+    partition: Partition,
+    schema: &Schema,
+    inputs: &[OpenPart<'_>],
+    meta: PartMeta,
+    options: &PartWriterOptions,
+) -> Result<Arc<Part>> {
+    let mut properties = writer_properties(schema, &meta, options);
+    // What ArrowWriter stores, so readers get the Arrow types back.
+    parquet::arrow::add_encoded_arrow_schema_to_metadata(schema, &mut properties);
+    let (pending, file) = PendingPart::create(table_dir, partition, meta.id)?;
+    let Some(first) = inputs.first() else {
+        return Err(pending.parquet_error()(
+            parquet::errors::ParquetError::General("no parts to concatenate".to_owned()),
+        ));
+    };
+    let file_schema = first.metadata.file_metadata().schema_descr();
+    let mut writer =
+        SerializedFileWriter::new(file, file_schema.root_schema_ptr(), Arc::new(properties))
+            .map_err(pending.parquet_error())?;
+    for input in inputs {
+        if input.metadata.file_metadata().schema_descr().root_schema() != file_schema.root_schema()
+        {
+            return Err(pending.parquet_error()(
+                parquet::errors::ParquetError::General(format!(
+                    "{} has another schema than {}",
+                    input.part.path().display(),
+                    first.part.path().display()
+                )),
+            ));
+        }
+        let column_indexes = input.metadata.column_index();
+        let offset_indexes = input.metadata.offset_index();
+        for (index, row_group) in input.metadata.row_groups().iter().enumerate() {
+            let mut out = writer.next_row_group().map_err(pending.parquet_error())?;
+            for (column_index, column) in row_group.columns().iter().enumerate() {
+                let chunk = ColumnCloseResult {
+                    bytes_written: column.compressed_size().max(0) as u64,
+                    rows_written: row_group.num_rows().max(0) as u64,
+                    metadata: column.clone(),
+                    bloom_filter: None,
+                    column_index: page_index(column_indexes, index, column_index),
+                    offset_index: page_index(offset_indexes, index, column_index),
+                };
+                out.append_column(input.file, chunk)
+                    .map_err(pending.parquet_error())?;
+            }
+            out.close().map_err(pending.parquet_error())?;
+        }
+    }
+    let file = writer.into_inner().map_err(pending.parquet_error())?;
+    pending.commit(file, partition, meta)
+}
+
+/// The page index of one column chunk, if the footer has page indexes.
+fn page_index<T: Clone>(
+    indexes: Option<&Vec<Vec<T>>>,
+    row_group: usize,
+    column: usize,
+) -> Option<T> {
+    indexes?.get(row_group)?.get(column).cloned()
 }
 
 /// Reads a part's metadata from its footer.

@@ -597,3 +597,109 @@ async fn parts_have_statistics_for_pruning_but_none_for_attribute_maps() {
     assert_eq!(count(&store, "WHERE attributes['k'] = 'v'").await, 3);
     assert_eq!(count(&store, "WHERE attributes['k'] = 'w'").await, 0);
 }
+
+/// The row counts of the row groups of a part's file.
+fn row_groups(path: &std::path::Path) -> Vec<i64> {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    reader
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows())
+        .collect()
+}
+
+/// The times of a part's file, in file order.
+fn file_times(path: &std::path::Path) -> Vec<i64> {
+    let file = std::fs::File::open(path).unwrap();
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    assert_eq!(
+        builder
+            .schema()
+            .field_with_name("time")
+            .unwrap()
+            .data_type(),
+        Table::Spans
+            .schema()
+            .field_with_name("time")
+            .unwrap()
+            .data_type(),
+        "the Arrow types are kept"
+    );
+    let mut times = Vec::new();
+    for batch in builder.build().unwrap() {
+        let batch = batch.unwrap();
+        let time = batch.column_by_name("time").unwrap();
+        times.extend_from_slice(time.as_primitive::<TimestampNanosecondType>().values());
+    }
+    times
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_of_busy_flushes_are_merged_by_copying_their_row_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    // Row groups of at most 8 rows: a row group of 2 or more (a quarter)
+    // is big enough to be copied.
+    let config = StoreConfig {
+        row_group_rows: 8,
+        ..config()
+    };
+    let (store, _) = Store::open(dir.path(), config.clone()).await.unwrap();
+    // Four flushes of 10 rows whose times interleave: flush r holds
+    // T0 + 4k + r.
+    for round in 0..4 {
+        let times: Vec<i64> = (0..10).map(|k| T0 + 4 * k + round).collect();
+        flush_spans(&store, &format!("b{round}"), &times).await;
+    }
+    // Balanced row groups: 10 rows under a cap of 8 are two groups of 5.
+    for part in store.parts(Table::Spans) {
+        assert_eq!(row_groups(part.path()), vec![5, 5]);
+    }
+    let before = names(&store).await;
+
+    store.housekeeping_at(T0 + 2 * HOUR).await.unwrap();
+    let parts = store.parts(Table::Spans);
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0].meta().replaces.len(), 4);
+    assert_eq!(parts[0].meta().rows, 40);
+    // The row groups were copied, oldest flush first: each still sorted,
+    // the file as a whole not (the flushes interleave).
+    assert_eq!(row_groups(parts[0].path()), vec![5; 8]);
+    let times = file_times(parts[0].path());
+    let expected: Vec<i64> = (0..4)
+        .flat_map(|round| (0..10).map(move |k| T0 + 4 * k + round))
+        .collect();
+    assert_eq!(times, expected);
+    assert_eq!(names(&store).await, before);
+    assert_eq!(
+        count(
+            &store,
+            &format!("WHERE time >= to_timestamp_nanos({T0} + 20) AND attributes['k'] = 'v'")
+        )
+        .await,
+        20
+    );
+
+    // The copy is a part like any other after a restart.
+    drop(parts);
+    store.close().await.unwrap();
+    let (store, report) = Store::open(dir.path(), config).await.unwrap();
+    assert_eq!(report.parts, 1);
+    assert_eq!(names(&store).await, before);
+
+    // A late flush of one row is too small to copy: it and the copied part
+    // are merged row by row, in time order, row group by row group, so
+    // the result is sorted although the copied part was not.
+    flush_spans(&store, "late", &[T0 + 17]).await;
+    store.housekeeping_at(T0 + 2 * HOUR).await.unwrap();
+    let parts = store.parts(Table::Spans);
+    assert_eq!(parts.len(), 1);
+    let mut expected: Vec<i64> = (0..40).map(|t| T0 + t).collect();
+    expected.push(T0 + 17);
+    expected.sort();
+    assert_eq!(file_times(parts[0].path()), expected);
+    // 41 rows under a cap of 8: six groups, balanced.
+    assert_eq!(row_groups(parts[0].path()), vec![7, 7, 7, 7, 7, 6]);
+    assert_eq!(count(&store, "").await, 41);
+}
