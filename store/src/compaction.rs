@@ -58,25 +58,44 @@ pub(crate) struct Rules {
     pub(crate) target: u64,
     /// Also merge whatever small parts are left in hours that are over.
     pub(crate) finished_hours: bool,
+    /// Parts of at least this many rows have row groups big enough to be
+    /// copied (see [`copyable_rows`]).
+    pub(crate) copy_rows: u64,
 }
 
-/// The merges due in `table` now, at most one per partition, each of the
-/// oldest small parts of a partition, as many as fit together under
-/// `rules.target` (at least two, at most [`MAX_MERGE_INPUTS`]):
-/// - in any partition, once its small parts add up to the target or number
+/// The fewest rows a row group may hold and still be copied as it is by a
+/// merge: a [`CONCAT_FRACTION`]th of `row_group_rows`. Parts are written
+/// with balanced row groups, so a part of at least this many rows has only
+/// row groups of at least this many.
+pub(crate) fn copyable_rows(row_group_rows: usize) -> u64 {
+    (row_group_rows / CONCAT_FRACTION).max(1) as u64
+}
+
+/// The merges due in `table` now, at most two per partition: small parts
+/// of at least `rules.copy_rows` rows, whose row groups a merge copies, are
+/// merged with each other, and smaller ones with each other, so that one
+/// tiny part (the last flush before a shutdown) does not make a merge
+/// re-encode a dozen big ones. Each merge takes the oldest small parts of
+/// its kind in a partition, as many as fit together under `rules.target`
+/// (at least two, at most [`MAX_MERGE_INPUTS`]):
+/// - in any partition, once they add up to the target or number
 ///   [`MAX_MERGE_INPUTS`];
 /// - with `rules.finished_hours`, in a partition whose hour is over,
 ///   whatever small parts it has.
 pub(crate) fn plan(table: &TableData, now_nanos: i64, rules: &Rules) -> Vec<Vec<Arc<Part>>> {
     let small = rules.target / SMALL_FRACTION;
-    let mut by_partition: BTreeMap<Partition, Vec<Arc<Part>>> = BTreeMap::new();
+    let mut by_kind: BTreeMap<(Partition, bool), Vec<Arc<Part>>> = BTreeMap::new();
     for part in table.parts() {
         if part.size() < small {
-            by_partition.entry(part.partition()).or_default().push(part);
+            let copyable = part.meta().rows >= rules.copy_rows;
+            by_kind
+                .entry((part.partition(), copyable))
+                .or_default()
+                .push(part);
         }
     }
     let mut merges = Vec::new();
-    for (partition, mut parts) in by_partition {
+    for ((partition, _), mut parts) in by_kind {
         let enough = parts.iter().map(|p| p.size()).sum::<u64>() >= rules.target
             || parts.len() >= MAX_MERGE_INPUTS;
         let over = rules.finished_hours && partition.end_nanos() <= now_nanos;

@@ -604,6 +604,7 @@ impl Inner {
         compaction::Rules {
             target: self.config.compact_below.0,
             finished_hours,
+            copy_rows: compaction::copyable_rows(self.config.row_group_rows),
         }
     }
 
