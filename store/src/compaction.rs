@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
-
 use parquet::file::metadata::PageIndexPolicy;
 
 use crate::error::{Error, Result};
@@ -156,7 +155,7 @@ fn can_concat(
     opened: &[(&Arc<Part>, File, ArrowReaderMetadata)],
     options: &PartWriterOptions,
 ) -> bool {
-    let min_rows = (options.row_group_rows / CONCAT_FRACTION).max(1) as i64;
+    let min_rows = i64::try_from(copyable_rows(options.row_group_rows)).unwrap_or(i64::MAX);
     let Some((_, _, first)) = opened.first() else {
         return false;
     };

@@ -174,17 +174,19 @@ const ZSTD_LEVEL: i32 = 1;
 /// The settings parts are written with. Row groups are balanced: a part of
 /// `meta.rows` rows has as few row groups as `options.row_group_rows`
 /// allows, of nearly equal sizes, so that no part ends in a runt row group
-/// (which would stop [`concat_parts`] from taking it as it is).
+/// (which would stop [`concat_parts`] from taking it as it is). A `sorted`
+/// part declares `time` as the sorting column of its row groups.
 fn writer_properties(
     schema: &Schema,
     meta: &PartMeta,
     options: &PartWriterOptions,
+    sorted: bool,
 ) -> WriterProperties {
     let max_rows = options.row_group_rows.max(1);
     let rows = usize::try_from(meta.rows).unwrap_or(usize::MAX).max(1);
     let row_groups = rows.div_ceil(max_rows);
     let row_group_rows = rows.div_ceil(row_groups);
-    let time_column = schema.index_of("time").ok();
+    let time_column = schema.index_of("time").ok().filter(|_| sorted);
     let mut properties = WriterProperties::builder().set_compression(Compression::ZSTD(
         ZstdLevel::try_new(ZSTD_LEVEL).unwrap_or_default(),
     ));
@@ -277,7 +279,7 @@ pub fn write_part(
     meta: PartMeta,
     options: &PartWriterOptions,
 ) -> Result<Arc<Part>> {
-    let properties = writer_properties(&schema, &meta, options);
+    let properties = writer_properties(&schema, &meta, options, true);
     let (pending, file) = PendingPart::create(table_dir, partition, meta.id)?;
     let mut writer =
         ArrowWriter::try_new(file, schema, Some(properties)).map_err(pending.parquet_error())?;
@@ -307,7 +309,9 @@ pub struct OpenPart<'a> {
 /// little more than copying the bytes. The inputs must share one Parquet
 /// schema (else [`Error::WritePart`]). Each row group stays sorted by time,
 /// but the part as a whole is sorted only if the inputs cover disjoint,
-/// increasing times.
+/// increasing times, so it declares no sorting column: some readers (such
+/// as DataFusion's listing tables) take the first row group's for the whole
+/// file's.
 pub fn concat_parts(
     table_dir: &Path,
     partition: Partition,
@@ -316,7 +320,7 @@ pub fn concat_parts(
     meta: PartMeta,
     options: &PartWriterOptions,
 ) -> Result<Arc<Part>> {
-    let mut properties = writer_properties(schema, &meta, options);
+    let mut properties = writer_properties(schema, &meta, options, false);
     // What ArrowWriter stores, so readers get the Arrow types back.
     parquet::arrow::add_encoded_arrow_schema_to_metadata(schema, &mut properties);
     let (pending, file) = PendingPart::create(table_dir, partition, meta.id)?;

@@ -610,6 +610,18 @@ fn row_groups(path: &std::path::Path) -> Vec<i64> {
         .collect()
 }
 
+/// Whether each row group of a part's file declares a sorting column.
+fn declares_sorted(path: &std::path::Path) -> Vec<bool> {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    reader
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.sorting_columns().is_some_and(|c| !c.is_empty()))
+        .collect()
+}
+
 /// The times of a part's file, in file order.
 fn file_times(path: &std::path::Path) -> Vec<i64> {
     let file = std::fs::File::open(path).unwrap();
@@ -652,9 +664,11 @@ async fn parts_of_busy_flushes_are_merged_by_copying_their_row_groups() {
         let times: Vec<i64> = (0..10).map(|k| T0 + 4 * k + round).collect();
         flush_spans(&store, &format!("b{round}"), &times).await;
     }
-    // Balanced row groups: 10 rows under a cap of 8 are two groups of 5.
+    // Balanced row groups: 10 rows under a cap of 8 are two groups of 5,
+    // each declared sorted by time.
     for part in store.parts(Table::Spans) {
         assert_eq!(row_groups(part.path()), vec![5, 5]);
+        assert_eq!(declares_sorted(part.path()), vec![true, true]);
     }
     let before = names(&store).await;
 
@@ -666,6 +680,9 @@ async fn parts_of_busy_flushes_are_merged_by_copying_their_row_groups() {
     // The row groups were copied, oldest flush first: each still sorted,
     // the file as a whole not (the flushes interleave).
     assert_eq!(row_groups(parts[0].path()), vec![5; 8]);
+    // Readers that take the first row group's sort order for the whole
+    // file's would be misled: none is declared.
+    assert_eq!(declares_sorted(parts[0].path()), vec![false; 8]);
     let times = file_times(parts[0].path());
     let expected: Vec<i64> = (0..4)
         .flat_map(|round| (0..10).map(move |k| T0 + 4 * k + round))
@@ -714,7 +731,8 @@ async fn parts_of_busy_flushes_are_merged_by_copying_their_row_groups() {
     let merged = parts.iter().find(|p| p.meta().rows == 50).unwrap();
     let expected: Vec<i64> = (0..50).map(|t| T0 + t).collect();
     assert_eq!(file_times(merged.path()), expected);
-    // 50 rows under a cap of 32: two groups, balanced.
+    // 50 rows under a cap of 32: two groups, balanced, declared sorted.
     assert_eq!(row_groups(merged.path()), vec![25, 25]);
+    assert_eq!(declares_sorted(merged.path()), vec![true, true]);
     assert_eq!(count(&store, "").await, 51);
 }

@@ -30,13 +30,17 @@ pub struct StoreConfig {
     pub retention: ConfigDuration,
     /// Per-table overrides, e.g. `[store.tables.logs] retention = "3d"`.
     pub tables: BTreeMap<String, TableStoreConfig>,
-    /// Rows per Parquet row group. Default 131072.
+    /// Most rows per Parquet row group; a part's row groups are balanced
+    /// under it. Default 131072.
     pub row_group_rows: usize,
     /// The size compaction merges parts up to. Parts under a quarter of it
     /// (each flush makes one) are merged, oldest first, into parts of about
     /// this size: in the hour being written as soon as they add up to it
     /// (or number 64), so queries over recent data open few files, and
-    /// whatever is left once the hour is over. Each row is rewritten once.
+    /// whatever is left once the hour is over. Parts whose row groups hold
+    /// a quarter of `row_group_rows` or more (busy flushes) are merged by
+    /// copying their row groups, still encoded; smaller ones are re-encoded
+    /// in time order, so each row is rewritten at most about once.
     /// `"0"` turns compaction off. Default `64MiB`.
     pub compact_below: ByteSize,
     /// The write-ahead log.
