@@ -52,7 +52,7 @@ use prost::Message as _;
 
 mod common;
 
-use common::{BATCH, kv, logs_request, spans_request, text};
+use common::{BATCH, kv, logs_request, spans_request, text, thread_cpu_ns};
 
 /// The 5-clause rule of `core/benches/rule_eval.rs`.
 const RULE: &str = r#"(geo == "华南" AND isp == "移动") OR (device.type == "iOS" AND tls.version >= "1.3") OR http.response.status_code >= 500"#;
@@ -193,15 +193,6 @@ fn timings(runs: usize, mut f: impl FnMut()) -> Vec<f64> {
             start.elapsed().as_nanos() as f64 / (20 * BATCH) as f64
         })
         .collect()
-}
-
-/// CPU time this thread has run so far, in nanoseconds, from the
-/// scheduler's accounting (not tick-granular).
-fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 /// The `decode_convert` group once more, interleaved, by wall clock and by

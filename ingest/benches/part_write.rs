@@ -30,7 +30,7 @@ use prost::Message as _;
 
 mod common;
 
-use common::{BATCH, logs_request_from, spans_request_from};
+use common::{BATCH, logs_request_from, spans_request_from, thread_cpu_ns};
 
 const REQUESTS: u64 = 256;
 const ROWS: u64 = REQUESTS * BATCH as u64;
@@ -95,14 +95,6 @@ fn bench(c: &mut Criterion, inputs: &[(&str, Signal, Vec<RecordBatch>)], dir: &P
         });
     }
     group.finish();
-}
-
-/// CPU time this thread has run so far, in nanoseconds.
-fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 #[allow(clippy::print_stdout, clippy::cast_precision_loss)] // a bench reports on the terminal

@@ -598,28 +598,24 @@ async fn parts_have_statistics_for_pruning_but_none_for_attribute_maps() {
     assert_eq!(count(&store, "WHERE attributes['k'] = 'w'").await, 0);
 }
 
-/// The row counts of the row groups of a part's file.
-fn row_groups(path: &std::path::Path) -> Vec<i64> {
+/// Something of each row group of a part's file.
+fn per_row_group<T>(
+    path: &std::path::Path,
+    f: impl Fn(&parquet::file::metadata::RowGroupMetaData) -> T,
+) -> Vec<T> {
     let file = std::fs::File::open(path).unwrap();
     let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
-    reader
-        .metadata()
-        .row_groups()
-        .iter()
-        .map(|g| g.num_rows())
-        .collect()
+    reader.metadata().row_groups().iter().map(f).collect()
+}
+
+/// The row counts of the row groups of a part's file.
+fn row_groups(path: &std::path::Path) -> Vec<i64> {
+    per_row_group(path, |g| g.num_rows())
 }
 
 /// Whether each row group of a part's file declares a sorting column.
 fn declares_sorted(path: &std::path::Path) -> Vec<bool> {
-    let file = std::fs::File::open(path).unwrap();
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
-    reader
-        .metadata()
-        .row_groups()
-        .iter()
-        .map(|g| g.sorting_columns().is_some_and(|c| !c.is_empty()))
-        .collect()
+    per_row_group(path, |g| g.sorting_columns().is_some_and(|c| !c.is_empty()))
 }
 
 /// The times of a part's file, in file order.

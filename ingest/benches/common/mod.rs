@@ -1,5 +1,6 @@
-//! The export requests the ingest benches convert: one service's batch of
-//! spans or log records, as an SDK's batch processor sends it.
+//! What the ingest benches share: the export requests they convert (one
+//! service's batch of spans or log records, as an SDK's batch processor
+//! sends it), and the clock they time them by.
 
 // Each bench uses a different subset.
 #![allow(dead_code)]
@@ -164,4 +165,14 @@ pub fn logs_request_from(first: u64) -> ExportLogsServiceRequest {
             ..Default::default()
         }],
     }
+}
+
+/// CPU time this thread has run so far, in nanoseconds, from the
+/// scheduler's accounting (not tick-granular): on a machine shared with
+/// other work, the figure per core.
+pub fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
