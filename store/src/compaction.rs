@@ -236,7 +236,6 @@ pub(crate) fn merge(
             .max()
             .unwrap_or(i64::MAX),
     };
-    let schema = table.table().schema();
     let merged = if can_concat(&opened, options) {
         let inputs: Vec<OpenPart<'_>> = opened
             .iter()
@@ -246,7 +245,7 @@ pub(crate) fn merge(
                 metadata: metadata.metadata(),
             })
             .collect();
-        concat_parts(table.dir(), partition, &schema, &inputs, meta, options)?
+        concat_parts(table.dir(), partition, &inputs, meta, options)?
     } else {
         let row_groups: usize = opened
             .iter()
@@ -273,7 +272,7 @@ pub(crate) fn merge(
         write_part(
             table.dir(),
             partition,
-            schema,
+            table.table().schema(),
             SortedMerge::new(inputs),
             meta,
             options,

@@ -307,7 +307,8 @@ pub struct OpenPart<'a> {
 /// Writes one part of `table_dir` holding the row groups of `inputs`, in
 /// order, copied as they are encoded: no row is decoded, so this costs
 /// little more than copying the bytes. The inputs must share one Parquet
-/// schema (else [`Error::WritePart`]). Each row group stays sorted by time,
+/// schema (else [`Error::WritePart`]); the part keeps it, and the Arrow
+/// schema they were written with. Each row group stays sorted by time,
 /// but the part as a whole is sorted only if the inputs cover disjoint,
 /// increasing times, so it declares no sorting column: some readers (such
 /// as DataFusion's listing tables) take the first row group's for the whole
@@ -315,20 +316,31 @@ pub struct OpenPart<'a> {
 pub fn concat_parts(
     table_dir: &Path,
     partition: Partition,
-    schema: &Schema,
     inputs: &[OpenPart<'_>],
     meta: PartMeta,
     options: &PartWriterOptions,
 ) -> Result<Arc<Part>> {
-    let mut properties = writer_properties(schema, &meta, options, false);
-    // What ArrowWriter stores, so readers get the Arrow types back.
-    parquet::arrow::add_encoded_arrow_schema_to_metadata(schema, &mut properties);
-    let (pending, file) = PendingPart::create(table_dir, partition, meta.id)?;
-    let Some(first) = inputs.first() else {
-        return Err(pending.parquet_error()(
-            parquet::errors::ParquetError::General("no parts to concatenate".to_owned()),
-        ));
+    let failed = |path: &Path, reason: String| Error::WritePart {
+        path: path.to_owned(),
+        source: parquet::errors::ParquetError::General(reason).into(),
     };
+    let Some(first) = inputs.first() else {
+        return Err(failed(table_dir, "no parts to concatenate".to_owned()));
+    };
+    // The inputs' own Arrow schema (an older part may predate a column the
+    // table has now), stored as ArrowWriter stores it.
+    let first_meta = first.metadata.file_metadata();
+    let schema = parquet::arrow::parquet_to_arrow_schema(
+        first_meta.schema_descr(),
+        first_meta.key_value_metadata(),
+    )
+    .map_err(|source| Error::WritePart {
+        path: first.part.path().to_owned(),
+        source: source.into(),
+    })?;
+    let mut properties = writer_properties(&schema, &meta, options, false);
+    parquet::arrow::add_encoded_arrow_schema_to_metadata(&schema, &mut properties);
+    let (pending, file) = PendingPart::create(table_dir, partition, meta.id)?;
     let file_schema = first.metadata.file_metadata().schema_descr();
     let mut writer =
         SerializedFileWriter::new(file, file_schema.root_schema_ptr(), Arc::new(properties))
@@ -336,12 +348,13 @@ pub fn concat_parts(
     for input in inputs {
         if input.metadata.file_metadata().schema_descr().root_schema() != file_schema.root_schema()
         {
-            return Err(pending.parquet_error()(
-                parquet::errors::ParquetError::General(format!(
+            return Err(failed(
+                &pending.temp,
+                format!(
                     "{} has another schema than {}",
                     input.part.path().display(),
                     first.part.path().display()
-                )),
+                ),
             ));
         }
         let column_indexes = input.metadata.column_index();
