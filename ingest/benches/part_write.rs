@@ -5,8 +5,9 @@
 //! The rows are what the pipeline makes of real export requests: 256
 //! requests of 512 spans (or log records) each, every span distinct
 //! (`common::spans_request_from`), converted by `decode_and_convert`, so
-//! 131 072 rows in time order, about what one flush of the default 64 MiB
-//! memtable holds. Measured: the store's `write_part`, the function flushes
+//! 131 072 rows in time order: one row group at the default size, and the
+//! order of magnitude of a flush of the default 64 MiB memtable on a busy
+//! server. Measured: the store's `write_part`, the function flushes
 //! and compactions call, with the default row group size: encoding,
 //! compression, statistics, the footer, the fsync and the rename. The sort a
 //! flush does first is not included.
