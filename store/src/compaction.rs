@@ -174,6 +174,15 @@ fn can_concat(
     })
 }
 
+/// For `map_err`: `part` could not be opened or read.
+fn unreadable<E: ToString>(part: &Part) -> impl FnOnce(E) -> Error + use<E> {
+    let path = part.path().to_owned();
+    move |error| Error::ReadPart {
+        path,
+        reason: error.to_string(),
+    }
+}
+
 /// Merges `parts` (all of one partition) into one new part, and swaps it in.
 /// Blocking: run it off the async runtime. Returns whether the swap
 /// happened (it does not if one of the parts expired meanwhile).
@@ -204,16 +213,12 @@ pub(crate) fn merge(
     let mut opened = Vec::with_capacity(parts.len());
     let mut rows = 0;
     for part in oldest_first {
-        let read_error = |reason: String| Error::ReadPart {
-            path: part.path().to_owned(),
-            reason,
-        };
-        let file = File::open(part.path()).map_err(|e| read_error(e.to_string()))?;
+        let file = File::open(part.path()).map_err(unreadable(part))?;
         let metadata = ArrowReaderMetadata::load(
             &file,
             ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional),
         )
-        .map_err(|e| read_error(e.to_string()))?;
+        .map_err(unreadable(part))?;
         rows += metadata.metadata().file_metadata().num_rows().max(0) as u64;
         opened.push((part, file, metadata));
     }
@@ -255,17 +260,13 @@ pub(crate) fn merge(
         let mut inputs = Vec::with_capacity(row_groups);
         for (part, file, metadata) in &opened {
             for row_group in 0..metadata.metadata().num_row_groups() {
-                let read_error = |reason: String| Error::ReadPart {
-                    path: part.path().to_owned(),
-                    reason,
-                };
-                let file = file.try_clone().map_err(|e| read_error(e.to_string()))?;
+                let file = file.try_clone().map_err(unreadable(part))?;
                 let reader =
                     ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone())
                         .with_row_groups(vec![row_group])
                         .with_batch_size(batch_rows)
                         .build()
-                        .map_err(|e| read_error(e.to_string()))?;
+                        .map_err(unreadable(part))?;
                 inputs.push(reader);
             }
         }

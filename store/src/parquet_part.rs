@@ -228,19 +228,15 @@ impl PendingPart {
             temp: dir.join(format!(".{}.tmp", file_name(id))),
             dir,
         };
-        let file = File::create(&pending.temp).map_err(pending.io_error())?;
+        let file = File::create(&pending.temp).map_err(pending.error())?;
         Ok((pending, file))
     }
 
-    fn io_error(&self) -> impl FnOnce(std::io::Error) -> Error + use<> {
-        let path = self.temp.clone();
-        move |source| Error::WritePart {
-            path,
-            source: source.into(),
-        }
-    }
-
-    fn parquet_error(&self) -> impl FnOnce(parquet::errors::ParquetError) -> Error + use<> {
+    /// For `map_err`: an I/O, Parquet or Arrow error writing this part.
+    fn error<E>(&self) -> impl FnOnce(E) -> Error + use<E>
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let path = self.temp.clone();
         move |source| Error::WritePart {
             path,
@@ -251,8 +247,8 @@ impl PendingPart {
     /// fsyncs the written `file`, renames it into place and fsyncs the
     /// directory: from here on the part survives a crash whole.
     fn commit(self, file: File, partition: Partition, meta: PartMeta) -> Result<Arc<Part>> {
-        file.sync_all().map_err(self.io_error())?;
-        let size = file.metadata().map_err(self.io_error())?.len();
+        file.sync_all().map_err(self.error())?;
+        let size = file.metadata().map_err(self.error())?.len();
         drop(file);
         fs::rename(&self.temp, &self.path).map_err(|source| Error::WritePart {
             path: self.path.clone(),
@@ -282,15 +278,12 @@ pub fn write_part(
     let properties = writer_properties(&schema, &meta, options, true);
     let (pending, file) = PendingPart::create(table_dir, partition, meta.id)?;
     let mut writer =
-        ArrowWriter::try_new(file, schema, Some(properties)).map_err(pending.parquet_error())?;
+        ArrowWriter::try_new(file, schema, Some(properties)).map_err(pending.error())?;
     for batch in batches {
-        let batch = batch.map_err(|source| Error::WritePart {
-            path: pending.temp.clone(),
-            source: source.into(),
-        })?;
-        writer.write(&batch).map_err(pending.parquet_error())?;
+        let batch = batch.map_err(pending.error())?;
+        writer.write(&batch).map_err(pending.error())?;
     }
-    let file = writer.into_inner().map_err(pending.parquet_error())?;
+    let file = writer.into_inner().map_err(pending.error())?;
     pending.commit(file, partition, meta)
 }
 
@@ -344,7 +337,7 @@ pub fn concat_parts(
     let file_schema = first.metadata.file_metadata().schema_descr();
     let mut writer =
         SerializedFileWriter::new(file, file_schema.root_schema_ptr(), Arc::new(properties))
-            .map_err(pending.parquet_error())?;
+            .map_err(pending.error())?;
     for input in inputs {
         if input.metadata.file_metadata().schema_descr().root_schema() != file_schema.root_schema()
         {
@@ -360,7 +353,7 @@ pub fn concat_parts(
         let column_indexes = input.metadata.column_index();
         let offset_indexes = input.metadata.offset_index();
         for (index, row_group) in input.metadata.row_groups().iter().enumerate() {
-            let mut out = writer.next_row_group().map_err(pending.parquet_error())?;
+            let mut out = writer.next_row_group().map_err(pending.error())?;
             for (column_index, column) in row_group.columns().iter().enumerate() {
                 let chunk = ColumnCloseResult {
                     bytes_written: column.compressed_size().max(0) as u64,
@@ -371,12 +364,12 @@ pub fn concat_parts(
                     offset_index: page_index(offset_indexes, index, column_index),
                 };
                 out.append_column(input.file, chunk)
-                    .map_err(pending.parquet_error())?;
+                    .map_err(pending.error())?;
             }
-            out.close().map_err(pending.parquet_error())?;
+            out.close().map_err(pending.error())?;
         }
     }
-    let file = writer.into_inner().map_err(pending.parquet_error())?;
+    let file = writer.into_inner().map_err(pending.error())?;
     pending.commit(file, partition, meta)
 }
 
