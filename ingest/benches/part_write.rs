@@ -9,8 +9,14 @@
 //! order of magnitude of a flush of the default 64 MiB memtable on a busy
 //! server. Measured: the store's `write_part`, the function flushes
 //! and compactions call, with the default row group size: encoding,
-//! compression, statistics, the footer, the fsync and the rename. The sort a
-//! flush does first is not included.
+//! compression, statistics, the footer, the fsync and the rename.
+//!
+//! Two more inputs hold the same spans with the times a server sees from
+//! several exporters: `spans-arrival` in the order requests arrive (each an
+//! SDK batch of spans ordered by when they ended, batches of eight services
+//! overlapping in time), as a flush writes them, and `spans-sorted` the
+//! same rows sorted by start time. Together they tell what sorting a flush
+//! would save or cost in bytes and in encoding.
 //!
 //! After criterion, the same writes are timed again by this thread's CPU
 //! time, interleaved (the figure per core on a machine shared with other
@@ -54,6 +60,77 @@ fn rows(signal: Signal) -> Vec<RecordBatch> {
 }
 
 /// Writes `batches` as part `id` of a table in `dir`; returns its size.
+/// Exporters whose batches interleave in [`arrival_order`].
+const EXPORTERS: u64 = 8;
+
+/// `spans` (one batch per request) given the times of [`EXPORTERS`] services
+/// exporting through SDK batch processors: request k is service k % 8's
+/// batch of the 512 spans that ended in a 5-second window (its spans in end
+/// order), the services' windows staggered within each 5 seconds, and each
+/// span's duration spread from 100 µs to about 2 s (log-uniform, a fixed
+/// pseudo-random sequence).
+fn arrival_order(spans: &[RecordBatch]) -> Vec<RecordBatch> {
+    use arrow::array::{Array, ArrayRef, Int64Array, TimestampNanosecondArray};
+    use std::sync::Arc;
+    const WINDOW_NS: u64 = 5_000_000_000;
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let timestamps = |values: Vec<i64>| -> ArrayRef {
+        Arc::new(TimestampNanosecondArray::from(values).with_timezone("UTC"))
+    };
+    spans
+        .iter()
+        .enumerate()
+        .map(|(k, batch)| {
+            let (k, rows) = (k as u64, batch.num_rows() as u64);
+            let window = 1_764_000_000_000_000_000
+                + (k / EXPORTERS) * WINDOW_NS
+                + (k % EXPORTERS) * WINDOW_NS / EXPORTERS;
+            let ends: Vec<i64> = (0..rows)
+                .map(|i| (window + i * WINDOW_NS / rows) as i64)
+                .collect();
+            // 100 µs · 2^(0..14.3): up to about 2 s.
+            let durations: Vec<i64> = (0..rows)
+                .map(|_| {
+                    let exponent = (next() % 14_300) as f64 / 1_000.0;
+                    (100_000.0 * exponent.exp2()) as i64
+                })
+                .collect();
+            let starts: Vec<i64> = ends.iter().zip(&durations).map(|(e, d)| e - d).collect();
+            let schema = batch.schema();
+            let mut columns = batch.columns().to_vec();
+            for (name, values) in [
+                ("time", timestamps(starts)),
+                ("end_time", timestamps(ends)),
+                (
+                    "duration_ns",
+                    Arc::new(Int64Array::from(durations)) as ArrayRef,
+                ),
+            ] {
+                let at = schema.index_of(name).expect("spans column");
+                assert_eq!(columns[at].data_type(), values.data_type());
+                columns[at] = values;
+            }
+            RecordBatch::try_new(schema, columns).expect("batch")
+        })
+        .collect()
+}
+
+/// The rows of `batches` sorted by `time` (as flushes wrote them before
+/// they kept arrival order).
+fn sorted_by_time(batches: &[RecordBatch]) -> Vec<RecordBatch> {
+    let all = arrow::compute::concat_batches(&batches[0].schema(), batches).expect("concat");
+    let time = all.column_by_name("time").expect("time");
+    let order = arrow::compute::sort_to_indices(time, None, None).expect("sort");
+    let sorted = arrow::compute::take_record_batch(&all, &order).expect("take");
+    vec![sorted]
+}
+
 fn write(dir: &Path, signal: Signal, batches: &[RecordBatch], id: u64) -> u64 {
     let schema = batches[0].schema();
     let meta = PartMeta {
@@ -75,6 +152,7 @@ fn write(dir: &Path, signal: Signal, batches: &[RecordBatch], id: u64) -> u64 {
         &PartWriterOptions {
             row_group_rows: 131_072,
         },
+        false,
     )
     .expect("write part");
     let size = part.size();
@@ -112,13 +190,13 @@ fn summary(inputs: &[(&str, Signal, Vec<RecordBatch>)], dir: &Path) {
     }
     println!("\npart_write: one thread, {REPETITIONS} interleaved writes of {ROWS} rows");
     println!(
-        "{:<8} {:>18} {:>12} {:>12}",
+        "{:<14} {:>18} {:>12} {:>12}",
         "input", "rows per CPU-second", "CPU ns/row", "bytes/row"
     );
     for (k, (name, ..)) in inputs.iter().enumerate() {
         let per_row = cpu_ns[k] as f64 / (REPETITIONS as f64 * ROWS as f64);
         println!(
-            "{name:<8} {:>18.0} {:>12.1} {:>12.2}",
+            "{name:<14} {:>18.0} {:>12.1} {:>12.2}",
             1e9 / per_row.max(1e-9),
             per_row,
             sizes[k] as f64 / ROWS as f64
@@ -127,9 +205,14 @@ fn summary(inputs: &[(&str, Signal, Vec<RecordBatch>)], dir: &Path) {
 }
 
 fn main() {
+    let spans = rows(Signal::Traces);
+    let arrival = arrival_order(&spans);
+    let sorted = sorted_by_time(&arrival);
     let inputs = [
-        ("spans", Signal::Traces, rows(Signal::Traces)),
+        ("spans", Signal::Traces, spans),
         ("logs", Signal::Logs, rows(Signal::Logs)),
+        ("spans-arrival", Signal::Traces, arrival),
+        ("spans-sorted", Signal::Traces, sorted),
     ];
     let dir = tempfile::tempdir().expect("temp dir");
     let mut c = Criterion::default().configure_from_args();

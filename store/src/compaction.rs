@@ -5,7 +5,7 @@
 //! add up to `compact_below` (or number [`MAX_MERGE_INPUTS`]), so the hour
 //! never gathers thousands of them; what is left is merged once the hour
 //! is over. The parts of busy flushes are merged by copying their row
-//! groups as they are encoded; smaller ones are merged in time order
+//! groups as they are encoded; smaller ones are merged row by row
 //! ([`SortedMerge`]), streaming, in bounded memory (see [`merge`]).
 
 use std::collections::BTreeMap;
@@ -192,11 +192,13 @@ fn unreadable<E: ToString>(part: &Part) -> impl FnOnce(E) -> Error + use<E> {
 /// flushes), the row groups are copied as they are encoded
 /// ([`concat_parts`]), oldest part first: row groups of consecutive flushes
 /// cover neighbouring times, so each stays a narrow range for pruning, and
-/// no row is decoded. Otherwise the rows are merged in time order into new
-/// row groups ([`SortedMerge`]). Every row group is sorted by time (a
-/// copied one as much as a written one), so the merge streams one input per
-/// row group: it holds one batch per input and one output chunk, however
-/// big the parts are.
+/// no row is decoded. Otherwise the rows are merged into new row groups
+/// ([`SortedMerge`]), one input per row group, each read in order: it holds
+/// one batch per input and one output chunk, however big the parts are.
+/// Flushes write rows in arrival order, so this interleaves them by time
+/// without sorting them; only when every input row group is declared sorted
+/// (parts written before flushes stopped sorting, and merges of those) is
+/// the result sorted, and declared so.
 pub(crate) fn merge(
     table: &TableData,
     parts: &[Arc<Part>],
@@ -270,6 +272,13 @@ pub(crate) fn merge(
                 inputs.push(reader);
             }
         }
+        let sorted = opened.iter().all(|(_, _, metadata)| {
+            metadata.metadata().row_groups().iter().all(|group| {
+                group
+                    .sorting_columns()
+                    .is_some_and(|columns| !columns.is_empty())
+            })
+        });
         write_part(
             table.dir(),
             partition,
@@ -277,6 +286,7 @@ pub(crate) fn merge(
             SortedMerge::new(inputs),
             meta,
             options,
+            sorted,
         )?
     };
     if table.replace_parts(parts, merged.clone()) {

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! append ─► write-ahead log ─► memtable ──flush──► Parquet parts
-//!           (fsync, group      (queryable    (zstd, sorted by time,
+//!           (fsync, group      (queryable    (zstd, rows as they arrived,
 //!            commit)            at once)      <table>/date=…/hour=…/)
 //! ```
 //!
@@ -17,8 +17,9 @@
 //!   query's time range and filters.
 //! - Retention drops whole hour partitions. Compaction merges small parts
 //!   into big ones, in the hour being written as they add up and what is
-//!   left once an hour is over; it streams the time-sorted parts through a
-//!   k-way merge, on a low-priority thread of its own. Memory is capped: over the
+//!   left once an hour is over. It copies the row groups of busy flushes as
+//!   they are encoded and streams small parts through a k-way merge by
+//!   time, on a low-priority thread of its own. Memory is capped: over the
 //!   cap, appends get [`Error::Backpressure`] instead of being buffered.
 //!
 //! ```

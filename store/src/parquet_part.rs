@@ -109,8 +109,9 @@ pub fn file_name(id: u64) -> String {
 /// cardinality text (`kind`, `service`, `cohort`, routes) that it is on
 /// by default for; for columns whose values rarely repeat it only fills a
 /// dictionary page and falls back, costing time when written and read:
-/// - timestamps are written as deltas (`time` is sorted, `end_time`
-///   nearly so), a few bits per row before compression;
+/// - timestamps are written as deltas: rows arrive roughly in time order
+///   (an SDK batch covers seconds), so deltas take a few bytes per row
+///   before compression;
 /// - other 64-bit numbers (`duration_ns`, values, counters) plainly, and
 ///   compressed with LZ4, which decompresses several times faster than
 ///   zstd: nearly every aggregate reads them (zstd would shrink them by
@@ -264,9 +265,10 @@ impl PendingPart {
     }
 }
 
-/// Writes `batches` (of `schema`, together sorted by time, all rows in
-/// `partition`, `meta.rows` of them) as a part of `table_dir`, atomically,
-/// and returns it.
+/// Writes `batches` (of `schema`, all rows in `partition`, `meta.rows` of
+/// them) as a part of `table_dir`, atomically, and returns it. With
+/// `sorted`, the rows come sorted by time and the part declares `time` as
+/// its sorting column; flushes write rows in arrival order.
 pub fn write_part(
     table_dir: &Path,
     partition: Partition,
@@ -274,8 +276,9 @@ pub fn write_part(
     batches: impl IntoIterator<Item = std::result::Result<RecordBatch, ArrowError>>,
     meta: PartMeta,
     options: &PartWriterOptions,
+    sorted: bool,
 ) -> Result<Arc<Part>> {
-    let properties = writer_properties(&schema, &meta, options, true);
+    let properties = writer_properties(&schema, &meta, options, sorted);
     let (pending, file) = PendingPart::create(table_dir, partition, meta.id)?;
     let mut writer =
         ArrowWriter::try_new(file, schema, Some(properties)).map_err(pending.error())?;

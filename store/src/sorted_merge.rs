@@ -1,5 +1,7 @@
-//! Merging inputs that are each sorted by time into one sorted stream:
-//! compaction's k-way merge.
+//! Merging inputs by time: compaction's k-way merge. Inputs sorted by time
+//! (parts from before flushes kept arrival order, and merges of them) come
+//! out as one sorted stream; inputs in arrival order are interleaved by the
+//! time of each one's next row. Either way every row comes out once.
 //!
 //! It holds one batch per input and one output chunk at a time, so merging
 //! parts costs memory in proportion to how many there are, not to how big
@@ -14,13 +16,16 @@ use arrow::compute::interleave_record_batch;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
-use crate::flush::CHUNK_ROWS;
+/// Rows gathered per output batch: small enough to stay in cache, large
+/// enough for the column encoders.
+pub(crate) const CHUNK_ROWS: usize = 16 * 1024;
 
 type BatchResult = std::result::Result<RecordBatch, ArrowError>;
 
-/// The rows of several time-sorted inputs, in time order, as batches of at
-/// most [`CHUNK_ROWS`]. Rows with equal times come in input order, and keep
-/// their order within an input.
+/// The rows of several inputs, always taking the input whose next row has
+/// the smallest time, as batches of at most [`CHUNK_ROWS`]: in time order
+/// when every input is sorted. Rows with equal times come in input order,
+/// and every input's rows keep their order.
 pub(crate) struct SortedMerge<I> {
     inputs: Vec<Input<I>>,
     /// `(time of the input's next row, input)`, smallest first.
@@ -83,7 +88,7 @@ impl<I: Iterator<Item = BatchResult>> Input<I> {
 }
 
 impl<I: Iterator<Item = BatchResult>> SortedMerge<I> {
-    /// Merges `inputs`, each already sorted by `time`.
+    /// Merges `inputs` (in time order if each is sorted by `time`).
     pub(crate) fn new(inputs: impl IntoIterator<Item = I>) -> SortedMerge<I> {
         let inputs: Vec<Input<I>> = inputs
             .into_iter()

@@ -142,7 +142,7 @@ impl Apply for Applier {
             // Freeze here rather than when the flush starts: while one
             // flush runs, the next memtable stops at `flush_size` instead
             // of growing with everything that arrives meanwhile, so every
-            // flush sorts and writes a bounded amount.
+            // flush writes a bounded amount.
             data.freeze();
             self.flush_wanted.notify_one();
         }

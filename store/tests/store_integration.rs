@@ -214,7 +214,7 @@ async fn parts_are_hour_partitioned_parquet_files() {
             name.starts_with("part-") && name.ends_with(".parquet"),
             "{name}"
         );
-        // Sorted by time within the part.
+        // Its time range is known, for pruning.
         assert!(part.meta().min_time <= part.meta().max_time);
     }
     // Time filters skip parts and still return exactly the matching rows.
@@ -370,7 +370,9 @@ async fn compaction_interleaves_parts_in_time_order_merging_at_most_64_at_once()
     assert_eq!(parts[0].meta().replaces.len(), 7);
     assert_eq!(parts[0].meta().rows, 350);
 
-    // The merged file holds every row once, in time order.
+    // The merged file holds every row once. These flushes' rows arrived in
+    // time order and the merge interleaves its inputs by time, so the file
+    // is in time order too.
     let file = std::fs::File::open(parts[0].path()).unwrap();
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .unwrap()
@@ -645,6 +647,44 @@ fn file_times(path: &std::path::Path) -> Vec<i64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flush_keeps_rows_in_arrival_order_and_splits_them_by_hour() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path(), config()).await.unwrap();
+    // Out of time order, and one row in the next hour.
+    let times = [T0 + 30, T0 + 10, T0 + HOUR + 1, T0 + 20, T0 + 5];
+    flush_spans(&store, "x", &times).await;
+    let mut parts = store.parts(Table::Spans);
+    parts.sort_by_key(|p| p.meta().min_time);
+    assert_eq!(parts.len(), 2);
+    // Each part holds its hour's rows as they arrived, with their range.
+    assert_eq!(
+        file_times(parts[0].path()),
+        [T0 + 30, T0 + 10, T0 + 20, T0 + 5]
+    );
+    assert_eq!(
+        (parts[0].meta().min_time, parts[0].meta().max_time),
+        (T0 + 5, T0 + 30)
+    );
+    assert_eq!(declares_sorted(parts[0].path()), vec![false]);
+    assert_eq!(file_times(parts[1].path()), [T0 + HOUR + 1]);
+    // Time predicates still answer from the row groups' statistics.
+    assert_eq!(count(&store, "").await, 5);
+    assert_eq!(
+        count(
+            &store,
+            &format!(
+                "WHERE time >= to_timestamp_nanos({}) AND time < to_timestamp_nanos({})",
+                T0 + 10,
+                T0 + 30
+            )
+        )
+        .await,
+        2
+    );
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parts_of_busy_flushes_are_merged_by_copying_their_row_groups() {
     let dir = tempfile::tempdir().unwrap();
     // Row groups of at most 8 rows: a row group of 2 or more (a quarter)
@@ -661,10 +701,10 @@ async fn parts_of_busy_flushes_are_merged_by_copying_their_row_groups() {
         flush_spans(&store, &format!("b{round}"), &times).await;
     }
     // Balanced row groups: 10 rows under a cap of 8 are two groups of 5,
-    // each declared sorted by time.
+    // in arrival order, so none is declared sorted.
     for part in store.parts(Table::Spans) {
         assert_eq!(row_groups(part.path()), vec![5, 5]);
-        assert_eq!(declares_sorted(part.path()), vec![true, true]);
+        assert_eq!(declares_sorted(part.path()), vec![false, false]);
     }
     let before = names(&store).await;
 
@@ -710,9 +750,11 @@ async fn parts_of_busy_flushes_are_merged_by_copying_their_row_groups() {
 
     // With bigger row groups configured (a quarter is now 8 rows), the
     // copied part's groups of 5 are too small to copy again: merged with
-    // a new flush of 10 rows it is re-encoded row by row, in time order,
-    // one input per row group, so the result is sorted although the copied
-    // part was not. (The one-row part still waits for a partner.)
+    // a new flush of 10 rows it is re-encoded row by row, one input per row
+    // group, interleaved by time. These row groups happen to hold their rows
+    // in time order, so the result is in time order too, but it is not
+    // declared sorted: its inputs were not. (The one-row part still waits
+    // for a partner.)
     store.close().await.unwrap();
     let bigger_groups = StoreConfig {
         row_group_rows: 32,
@@ -727,8 +769,8 @@ async fn parts_of_busy_flushes_are_merged_by_copying_their_row_groups() {
     let merged = parts.iter().find(|p| p.meta().rows == 50).unwrap();
     let expected: Vec<i64> = (0..50).map(|t| T0 + t).collect();
     assert_eq!(file_times(merged.path()), expected);
-    // 50 rows under a cap of 32: two groups, balanced, declared sorted.
+    // 50 rows under a cap of 32: two groups, balanced.
     assert_eq!(row_groups(merged.path()), vec![25, 25]);
-    assert_eq!(declares_sorted(merged.path()), vec![true, true]);
+    assert_eq!(declares_sorted(merged.path()), vec![false, false]);
     assert_eq!(count(&store, "").await, 51);
 }

@@ -40,7 +40,7 @@ pub struct StoreConfig {
     /// whatever is left once the hour is over. Parts whose row groups hold
     /// a quarter of `row_group_rows` or more (busy flushes) are merged by
     /// copying their row groups, still encoded; smaller ones are re-encoded
-    /// in time order, so each row is rewritten at most about once.
+    /// row by row, so each row is rewritten at most about once.
     /// `"0"` turns compaction off. Default `64MiB`.
     pub compact_below: ByteSize,
     /// The write-ahead log.
