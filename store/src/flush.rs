@@ -11,7 +11,7 @@
 //! order (38.7 against 29.0 per span), because sorting scatters the spans
 //! of a trace, which arrive together.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -74,23 +74,22 @@ pub(crate) fn by_partition(
                 .push(batch.clone(), min, max);
             continue;
         }
-        // Straddles an hour: one filtered copy per partition it touches.
-        let mut start = first;
-        while start.start_nanos() <= max {
-            let (from, to) = (start.start_nanos(), start.end_nanos());
-            let mask: BooleanArray = values.iter().map(|&t| Some(t >= from && t < to)).collect();
-            if mask.true_count() > 0 {
-                let rows =
-                    filter_record_batch(batch, &mask).map_err(|source| Error::WritePart {
-                        path: start.dir_in(table.dir()),
-                        source: source.into(),
-                    })?;
-                let in_range = values.iter().filter(|&&t| t >= from && t < to);
-                let (lo, hi) =
-                    in_range.fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
-                partitions.entry(start).or_default().push(rows, lo, hi);
-            }
-            start = Partition::of_nanos(to);
+        // Straddles an hour: one filtered copy per partition it touches
+        // (only those: a bad clock may put rows years apart).
+        let hours: BTreeSet<Partition> = values.iter().map(|&t| Partition::of_nanos(t)).collect();
+        for hour in hours {
+            let mask: BooleanArray = values
+                .iter()
+                .map(|&t| Some(Partition::of_nanos(t) == hour))
+                .collect();
+            let rows = filter_record_batch(batch, &mask).map_err(|source| Error::WritePart {
+                path: hour.dir_in(table.dir()),
+                source: source.into(),
+            })?;
+            let in_hour = values.iter().filter(|&&t| Partition::of_nanos(t) == hour);
+            let (lo, hi) =
+                in_hour.fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+            partitions.entry(hour).or_default().push(rows, lo, hi);
         }
     }
     Ok(partitions)
@@ -223,6 +222,20 @@ mod tests {
         assert_eq!(column(&partitions[&hours[2]].batches, "n"), vec![0]);
         let total: usize = partitions.values().map(|p| p.rows).sum();
         assert_eq!(total, 5, "every row once");
+    }
+
+    #[test]
+    fn rows_years_apart_cost_one_part_each_not_one_per_hour_between() {
+        let h = 1_764_000_000_000_000_000 / HOUR_NS * HOUR_NS;
+        let batches = [batch(&[h, 0, h + 1, i64::MAX, i64::MIN], 0)];
+        let partitions = by_partition(&table(), &batches).unwrap();
+        assert_eq!(partitions.len(), 4);
+        assert_eq!(
+            column(&partitions[&Partition::of_nanos(h)].batches, "n"),
+            vec![0, 2]
+        );
+        let total: usize = partitions.values().map(|p| p.rows).sum();
+        assert_eq!(total, 5);
     }
 
     #[test]
