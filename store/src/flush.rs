@@ -127,6 +127,7 @@ pub(crate) fn write_flush(
             rows.batches.into_iter().map(Ok),
             meta,
             options,
+            // Arrival order: no sorting column declared.
             false,
         )?);
     }

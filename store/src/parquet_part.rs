@@ -304,8 +304,9 @@ pub struct OpenPart<'a> {
 /// order, copied as they are encoded: no row is decoded, so this costs
 /// little more than copying the bytes. The inputs must share one Parquet
 /// schema (else [`Error::WritePart`]); the part keeps it, and the Arrow
-/// schema they were written with. Each row group stays sorted by time,
-/// but the part as a whole is sorted only if the inputs cover disjoint,
+/// schema they were written with. Each row group keeps its rows in their
+/// order and its time statistics. Even when every row group is sorted by
+/// time, the part as a whole is sorted only if the inputs cover disjoint,
 /// increasing times, so it declares no sorting column: some readers (such
 /// as DataFusion's listing tables) take the first row group's for the whole
 /// file's.
