@@ -76,19 +76,17 @@ pub(crate) fn by_partition(
         }
         // Straddles an hour: one filtered copy per partition it touches
         // (only those: a bad clock may put rows years apart).
-        let hours: BTreeSet<Partition> = values.iter().map(|&t| Partition::of_nanos(t)).collect();
-        for hour in hours {
-            let mask: BooleanArray = values
-                .iter()
-                .map(|&t| Some(Partition::of_nanos(t) == hour))
-                .collect();
+        let hours: Vec<Partition> = values.iter().map(|&t| Partition::of_nanos(t)).collect();
+        for hour in hours.iter().copied().collect::<BTreeSet<_>>() {
+            let mask: BooleanArray = hours.iter().map(|&h| Some(h == hour)).collect();
             let rows = filter_record_batch(batch, &mask).map_err(|source| Error::WritePart {
                 path: hour.dir_in(table.dir()),
                 source: source.into(),
             })?;
-            let in_hour = values.iter().filter(|&&t| Partition::of_nanos(t) == hour);
-            let (lo, hi) =
-                in_hour.fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+            let in_hour = values.iter().zip(&hours).filter(|&(_, &h)| h == hour);
+            let (lo, hi) = in_hour.fold((i64::MAX, i64::MIN), |(lo, hi), (&t, _)| {
+                (lo.min(t), hi.max(t))
+            });
             partitions.entry(hour).or_default().push(rows, lo, hi);
         }
     }
