@@ -781,6 +781,15 @@ fn table_stats(server: &Server, table: &str) -> (i64, i64, i64) {
     (get("m"), get("p"), get("b"))
 }
 
+/// Bytes grayscope has appended to its write-ahead log since it started.
+fn wal_appended_bytes(server: &Server) -> i64 {
+    let rows = sql(
+        server.api.unwrap(),
+        "SELECT wal_appended_bytes AS b FROM system.store",
+    );
+    rows["rows"][0]["b"].as_i64().unwrap_or(0)
+}
+
 /// Waits until grayscope has flushed every row of `table` to Parquet.
 fn grayscope_drained(server: &Server, table: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -856,6 +865,7 @@ fn main() {
             payloads[0].len()
         );
         header(signal);
+        let logged_before = wal_appended_bytes(&grayscope);
         let mut peer_acked = 0;
         let (mut ours_all, mut theirs_all, mut half_all) = (vec![], vec![], vec![]);
         for round in 1..=args.rounds {
@@ -912,6 +922,11 @@ fn main() {
         println!(
             "grayscope          Parquet {:.1} bytes per record ({rows} rows in parts, {bytes} bytes)",
             bytes as f64 / rows.max(1) as f64
+        );
+        let logged = wal_appended_bytes(&grayscope) - logged_before;
+        println!(
+            "grayscope          write-ahead log {:.1} bytes per record ({logged} bytes appended)",
+            logged as f64 / rows.max(1) as f64
         );
         if let Some(peer) = &peer {
             let (files, rows, bytes) = parquet_stats(&peer.data.join(signal.peer_folder()));

@@ -14,7 +14,7 @@ use grayscope_analyze::rollouts::{Rollouts, now_nanos};
 use grayscope_core::Config;
 use grayscope_core::auth::{Authenticator, Role};
 use grayscope_ingest::{
-    Labeler, Labeling, LogMining, LogMiningBuilder, Pipeline, otlp_grpc, otlp_http,
+    Labeler, Labeling, LogMining, LogMiningBuilder, Pipeline, SourceRebuild, otlp_grpc, otlp_http,
 };
 use grayscope_queries::{QueryEngine, flight_sql, sql_http};
 use grayscope_store::Store;
@@ -90,9 +90,15 @@ impl Services {
         config_path: Option<&Path>,
         now: i64,
     ) -> anyhow::Result<Services> {
-        let (store, recovery) = Store::open(&config.data_dir, config.store.clone())
-            .await
-            .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+        // Spans are logged as their OTLP requests; replaying them converts
+        // them again (`grayscope_ingest::SourceRebuild`).
+        let rebuild = SourceRebuild::shared(Labeler::from_config(config));
+        let (store, recovery) =
+            Store::open_with_rebuild(&config.data_dir, config.store.clone(), Some(rebuild))
+                .await
+                .with_context(|| {
+                    format!("cannot open the store in {}", config.data_dir.display())
+                })?;
         if !recovery.wal_damage.is_empty() {
             tracing::warn!(
                 ranges = recovery.wal_damage.len(),

@@ -14,7 +14,9 @@ use grayscope_analyze::stage::{Command, Status};
 use grayscope_core::Config;
 use grayscope_core::config::RolloutConfig;
 use grayscope_core::verdict::{Action, Judgement, Outcome, Verdict};
-use grayscope_ingest::{Encoding, Labeler, Labeling, LogMiningBuilder, Pipeline, Signal};
+use grayscope_ingest::{
+    Encoding, Labeler, Labeling, LogMiningBuilder, Pipeline, Signal, SourceRebuild,
+};
 use grayscope_queries::QueryEngine;
 use grayscope_sim::{Generator, Scenario};
 use grayscope_store::Store;
@@ -81,9 +83,12 @@ impl Instance {
     async fn open(dir: &TempDir, config_text: &str, now: i64) -> Instance {
         let mut config = Config::parse(config_text, None).expect("config");
         config.data_dir = dir.path().to_owned();
-        let (store, _) = Store::open(&config.data_dir, config.store.clone())
-            .await
-            .expect("store");
+        // As the server opens it: spans are logged as their requests.
+        let rebuild = SourceRebuild::shared(Labeler::from_config(&config));
+        let (store, _) =
+            Store::open_with_rebuild(&config.data_dir, config.store.clone(), Some(rebuild))
+                .await
+                .expect("store");
         let mining = LogMiningBuilder::from_config(&config)
             .expect("miner")
             .in_memory();

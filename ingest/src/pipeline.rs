@@ -12,6 +12,7 @@ use crate::convert::{Converted, DecodedRequest};
 use crate::decode::Encoding;
 use crate::error::{Error, Result};
 use crate::label::{Labeler, Labeling, Labels};
+use crate::logged_source::span_source;
 use crate::mining::LogMining;
 use crate::signal::Signal;
 
@@ -112,6 +113,32 @@ impl Pipeline {
             .map_err(|source| store_error(table, source))
     }
 
+    /// Appends a batch converted from a request `body`: protobuf spans are
+    /// logged as their request (see [`crate::logged_source`]), the rest as
+    /// the batch.
+    async fn append_converted(
+        &self,
+        signal: Signal,
+        encoding: Encoding,
+        body: Bytes,
+        batch: RecordBatch,
+    ) -> Result<()> {
+        let source = match (signal, encoding) {
+            (Signal::Traces, Encoding::Protobuf) if self.store.rebuilds_sources() => {
+                span_source(&batch, body)
+            }
+            _ => None,
+        };
+        let Some(source) = source else {
+            return self.append(signal, batch).await;
+        };
+        let table = signal.table();
+        self.store
+            .append_source(table, batch, source)
+            .await
+            .map_err(|source| store_error(table, source))
+    }
+
     /// The store written to.
     pub(crate) fn store(&self) -> &Store {
         &self.store
@@ -142,7 +169,7 @@ impl Pipeline {
             .map_err(|source| store_error(signal.table(), source))?;
         let mut converted = self
             .labeling
-            .decode_and_convert(signal, encoding, body, self.mining.clone())
+            .decode_and_convert(signal, encoding, body.clone(), self.mining.clone())
             .await?;
         let sightings = std::mem::take(&mut converted.sightings);
 
@@ -150,7 +177,8 @@ impl Pipeline {
         let rejected = converted.rejected;
         let accepted = converted.batch.num_rows();
         if accepted > 0 {
-            self.append(signal, converted.batch).await?;
+            self.append_converted(signal, encoding, body, converted.batch)
+                .await?;
             self.labeling.publish(sightings);
         }
         if rejected > 0 {

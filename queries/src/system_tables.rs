@@ -144,6 +144,7 @@ fn build(kind: SystemTable, store: &Store) -> Result<RecordBatch> {
                 ("wal_commit_groups", int([s.wal.commit_groups])),
                 ("wal_fsyncs", int([s.wal.fsyncs])),
                 ("wal_appended_records", int([s.wal.appended_records])),
+                ("wal_appended_bytes", int([s.wal.appended_bytes])),
                 ("wal_recovered_records", int([s.wal.recovered_records])),
                 ("wal_damaged_ranges", int([s.wal.damaged_ranges])),
                 (

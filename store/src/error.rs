@@ -36,14 +36,24 @@ pub enum Error {
     },
     /// A segment was written by a format version this build cannot read.
     /// Nothing was skipped: open the directory with the matching build.
-    #[error("write-ahead log segment {} has format version {version}, this build reads {supported}", path.display())]
+    #[error("write-ahead log segment {} has format version {version}, this build reads 1 to {supported}", path.display())]
     UnsupportedWalVersion {
         /// The segment.
         path: PathBuf,
         /// The version in its header.
         version: u32,
-        /// The version this build writes and reads.
+        /// The newest version this build reads (and the one it writes).
         supported: u32,
+    },
+    /// The log holds a record that only the appender's
+    /// [`Rebuild`](crate::wal::Rebuild) can read, and none was given.
+    /// Nothing was skipped: open the store as the server does.
+    #[error("write-ahead log segment {} holds a source record (LSN {lsn}) and the log was opened without a way to rebuild it", path.display())]
+    WalNeedsRebuild {
+        /// The segment.
+        path: PathBuf,
+        /// The record's LSN.
+        lsn: u64,
     },
     /// A batch could not be encoded as an Arrow IPC record. A bug, not bad
     /// input: batches come from the table schemas.

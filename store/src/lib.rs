@@ -9,6 +9,9 @@
 //!
 //! - [`Store::append`] returns once a batch is in the [`wal`] (fsynced, with
 //!   concurrent appends sharing one fsync) and in its table's memtable.
+//!   [`Store::append_source`] logs what the batch was made from instead
+//!   (ingest's OTLP span requests), for a [`wal::Rebuild`] to convert again
+//!   on recovery.
 //! - Memtables are flushed to Parquet parts by size or age; the log is
 //!   truncated behind them. On open, the log replays whatever was not
 //!   flushed, and half-written parts are cleaned up ([`RecoveryReport`]).

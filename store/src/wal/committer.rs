@@ -424,10 +424,20 @@ impl Committer {
             .zip(&group)
             .map(|(lsn, pending)| pending.record.header(lsn))
             .collect();
-        let mut slices = Vec::with_capacity(group.len() * 2);
+        let mut slices = Vec::with_capacity(group.len() * 4);
         for (header, pending) in headers.iter().zip(&group) {
             slices.push(IoSlice::new(header));
-            slices.push(IoSlice::new(&pending.record.payload));
+            slices.extend(
+                pending
+                    .record
+                    .payload
+                    .iter()
+                    .map(|piece| IoSlice::new(piece)),
+            );
+            let padding = pending.record.padding();
+            if !padding.is_empty() {
+                slices.push(IoSlice::new(padding));
+            }
         }
         let group_bytes: u64 = group.iter().map(|p| p.record.disk_len() as u64).sum();
         if let Err(error) = self.write_all(&mut slices) {

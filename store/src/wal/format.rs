@@ -1,21 +1,27 @@
 //! The bytes on disk: segment names, segment headers, record frames and the
-//! Arrow IPC payload. The layout is described in the [`wal`](super) module
-//! docs; this file is the only place that knows it.
+//! payloads (an Arrow IPC stream, or a source the appender can rebuild the
+//! batch from). The layout is described in the [`wal`](super) module docs;
+//! this file is the only place that knows it.
 
 use std::io::Cursor;
+use std::ops::RangeInclusive;
 
 use arrow::error::ArrowError;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
+use bytes::Bytes;
 use grayscope_core::Table;
 
-use super::Lsn;
+use super::{Lsn, Rebuild};
 
 /// First eight bytes of every segment.
 pub(super) const SEGMENT_MAGIC: [u8; 8] = *b"GRAYWAL\n";
-/// The format this build writes and reads.
-pub(super) const FORMAT_VERSION: u32 = 1;
+/// The format this build writes.
+pub(super) const FORMAT_VERSION: u32 = 2;
+/// The formats this build reads: version 1 had only IPC records, and its
+/// kind byte is always 0, so the same reader serves both.
+pub(super) const READABLE_VERSIONS: RangeInclusive<u32> = 1..=FORMAT_VERSION;
 /// Length of the segment header; records start here.
 pub(super) const SEGMENT_HEADER_LEN: usize = 32;
 /// First four bytes of every record header; lets recovery find the next
@@ -25,6 +31,8 @@ pub(super) const RECORD_MARKER: [u8; 4] = *b"GREC";
 pub(super) const RECORD_HEADER_LEN: usize = 32;
 /// Records (and so every header) start at multiples of this.
 pub(super) const ALIGN: usize = 8;
+/// Where payload padding is taken from.
+const ZEROS: [u8; ALIGN] = [0; ALIGN];
 /// Suffix of a segment file.
 pub(super) const SEGMENT_SUFFIX: &str = ".wal";
 /// Suffix of a segment being created; never holds acknowledged data.
@@ -76,17 +84,47 @@ pub(super) fn parse_segment_header(bytes: &[u8]) -> Option<SegmentHeader> {
     })
 }
 
+/// What a record's payload holds (byte 13 of its header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PayloadKind {
+    /// An Arrow IPC stream of the batch itself.
+    Batch,
+    /// The batch's source: bytes that the [`Rebuild`] given to
+    /// [`Wal::open`](super::Wal::open) turns back into the batch.
+    Source,
+}
+
+impl PayloadKind {
+    fn id(self) -> u8 {
+        match self {
+            PayloadKind::Batch => 0,
+            PayloadKind::Source => 1,
+        }
+    }
+
+    fn from_id(id: u8) -> Option<PayloadKind> {
+        match id {
+            0 => Some(PayloadKind::Batch),
+            1 => Some(PayloadKind::Source),
+            _ => None,
+        }
+    }
+}
+
 /// One record, encoded on the appender's side: everything but the LSN,
 /// which the committer assigns in write order.
 #[derive(Debug)]
 pub(super) struct EncodedRecord {
     /// The table.
     pub(super) table: Table,
-    /// The IPC stream followed by zero padding to [`ALIGN`].
-    pub(super) payload: Vec<u8>,
-    /// Length of the IPC stream, without the padding.
-    pub(super) payload_len: u32,
-    /// CRC32C of `payload`, padding included.
+    /// What `payload` holds.
+    pub(super) kind: PayloadKind,
+    /// The payload, in pieces written one after the other, without the
+    /// padding (written as a separate slice).
+    pub(super) payload: Vec<Bytes>,
+    /// Total length of `payload`.
+    pub(super) payload_len: usize,
+    /// CRC32C of `payload` followed by its padding.
     pub(super) payload_crc: u32,
 }
 
@@ -101,30 +139,50 @@ impl EncodedRecord {
             writer.write(batch)?;
             writer.finish()?;
         }
-        let payload_len = u32::try_from(payload.len()).map_err(|_| {
-            ArrowError::InvalidArgumentError(format!(
-                "a write-ahead log record holds at most 4 GiB, this batch encodes to {} bytes",
-                payload.len()
-            ))
-        })?;
-        payload.resize(padded(payload.len()), 0);
-        let payload_crc = crc32c::crc32c(&payload);
+        Self::new(table, PayloadKind::Batch, vec![Bytes::from(payload)])
+    }
+
+    /// A record holding `source`, the bytes (in pieces, concatenated) a
+    /// batch of `table` is rebuilt from; checksummed, not copied.
+    pub(super) fn source(table: Table, source: Vec<Bytes>) -> Result<Self, ArrowError> {
+        Self::new(table, PayloadKind::Source, source)
+    }
+
+    fn new(table: Table, kind: PayloadKind, payload: Vec<Bytes>) -> Result<Self, ArrowError> {
+        let payload_len: usize = payload.iter().map(Bytes::len).sum();
+        if u32::try_from(payload_len).is_err() {
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "a write-ahead log record holds at most 4 GiB, this one has {payload_len} bytes"
+            )));
+        }
+        let crc = payload
+            .iter()
+            .fold(0, |crc, piece| crc32c::crc32c_append(crc, piece));
+        let payload_crc = crc32c::crc32c_append(crc, &ZEROS[..padding(payload_len)]);
         Ok(EncodedRecord {
             table,
+            kind,
             payload,
             payload_len,
             payload_crc,
         })
     }
 
+    /// The zeros written after the payload.
+    pub(super) fn padding(&self) -> &'static [u8] {
+        &ZEROS[..padding(self.payload_len)]
+    }
+
     /// Bytes this record takes on disk, header included.
     pub(super) fn disk_len(&self) -> usize {
-        RECORD_HEADER_LEN + self.payload.len()
+        RECORD_HEADER_LEN + padded(self.payload_len)
     }
 
     /// The record header for this record at `lsn`.
     pub(super) fn header(&self, lsn: Lsn) -> [u8; RECORD_HEADER_LEN] {
-        record_header(lsn, self.table, self.payload_len, self.payload_crc)
+        // `new` checked that the length fits.
+        let payload_len = u32::try_from(self.payload_len).unwrap_or(u32::MAX);
+        record_header(lsn, self.table, self.kind, payload_len, self.payload_crc)
     }
 }
 
@@ -132,6 +190,7 @@ impl EncodedRecord {
 pub(super) fn record_header(
     lsn: Lsn,
     table: Table,
+    kind: PayloadKind,
     payload_len: u32,
     payload_crc: u32,
 ) -> [u8; RECORD_HEADER_LEN] {
@@ -139,6 +198,7 @@ pub(super) fn record_header(
     header[0..4].copy_from_slice(&RECORD_MARKER);
     header[8..12].copy_from_slice(&payload_len.to_le_bytes());
     header[12] = table_id(table);
+    header[13] = kind.id();
     header[16..24].copy_from_slice(&lsn.to_le_bytes());
     header[24..28].copy_from_slice(&payload_crc.to_le_bytes());
     let crc = crc32c::crc32c(&header[8..32]);
@@ -152,6 +212,8 @@ pub(super) struct RecordHeader {
     pub(super) lsn: Lsn,
     /// `None` for a table id this build does not know.
     pub(super) table: Option<Table>,
+    /// `None` for a payload kind this build does not know.
+    pub(super) kind: Option<PayloadKind>,
     pub(super) payload_len: u32,
     pub(super) payload_crc: u32,
 }
@@ -173,13 +235,31 @@ pub(super) fn parse_record_header(bytes: &[u8]) -> Option<RecordHeader> {
     Some(RecordHeader {
         payload_len: read_u32(header, 8),
         table: table_from_id(header[12]),
+        kind: PayloadKind::from_id(header[13]),
         lsn: read_u64(header, 16),
         payload_crc: read_u32(header, 24),
     })
 }
 
-/// Decodes a record payload (without padding) back into its batch.
-pub(super) fn decode_payload(payload: &[u8]) -> Result<RecordBatch, ArrowError> {
+/// Turns a record payload (without padding) back into its batch: decodes
+/// an IPC stream, or hands a source to `rebuild`. The error says why not.
+pub(super) fn decode_payload(
+    kind: PayloadKind,
+    table: Table,
+    payload: &[u8],
+    rebuild: Option<&dyn Rebuild>,
+) -> Result<RecordBatch, String> {
+    match kind {
+        PayloadKind::Batch => decode_ipc(payload).map_err(|error| error.to_string()),
+        PayloadKind::Source => match rebuild {
+            Some(rebuild) => rebuild.rebuild(table, payload),
+            None => Err("a source record, and the log was opened without a rebuild".to_owned()),
+        },
+    }
+}
+
+/// Decodes an IPC stream of one batch.
+fn decode_ipc(payload: &[u8]) -> Result<RecordBatch, ArrowError> {
     let mut reader = StreamReader::try_new(Cursor::new(payload), None)?;
     let batch = reader
         .next()
@@ -195,6 +275,11 @@ pub(super) fn decode_payload(payload: &[u8]) -> Result<RecordBatch, ArrowError> 
 /// `len` rounded up to [`ALIGN`].
 pub(super) fn padded(len: usize) -> usize {
     len.div_ceil(ALIGN) * ALIGN
+}
+
+/// The zeros that follow a payload of `len` bytes.
+fn padding(len: usize) -> usize {
+    padded(len) - len
 }
 
 fn table_id(table: Table) -> u8 {
@@ -268,10 +353,17 @@ mod tests {
 
     #[test]
     fn record_header_round_trips_and_rejects_any_flipped_byte() {
-        let header = record_header(u64::MAX - 1, Table::Logs, 123_456, 0xdead_beef);
+        let header = record_header(
+            u64::MAX - 1,
+            Table::Logs,
+            PayloadKind::Source,
+            123_456,
+            0xdead_beef,
+        );
         let parsed = parse_record_header(&header).unwrap();
         assert_eq!(parsed.lsn, u64::MAX - 1);
         assert_eq!(parsed.table, Some(Table::Logs));
+        assert_eq!(parsed.kind, Some(PayloadKind::Source));
         assert_eq!(parsed.payload_len, 123_456);
         assert_eq!(parsed.payload_crc, 0xdead_beef);
         assert_eq!(parsed.disk_len(), RECORD_HEADER_LEN + 123_456);
@@ -283,13 +375,64 @@ mod tests {
     }
 
     #[test]
-    fn payload_is_padded_checksummed_and_decodes_to_the_batch() {
+    fn a_version_1_header_reads_as_a_batch_record() {
+        // Version 1 wrote zeros where the kind byte now is.
+        let header = record_header(9, Table::Spans, PayloadKind::Batch, 8, 1);
+        assert_eq!(header[13], 0);
+        assert_eq!(
+            parse_record_header(&header).unwrap().kind,
+            Some(PayloadKind::Batch)
+        );
+        assert!(READABLE_VERSIONS.contains(&1));
+    }
+
+    #[test]
+    fn a_batch_payload_checksums_its_padding_and_decodes_to_the_batch() {
         let batch = RecordBatch::new_empty(Table::Metrics.schema());
         let record = EncodedRecord::encode(Table::Metrics, &batch).unwrap();
-        assert_eq!(record.payload.len() % ALIGN, 0);
-        assert_eq!(record.payload_crc, crc32c::crc32c(&record.payload));
-        let decoded = decode_payload(&record.payload[..record.payload_len as usize]).unwrap();
+        let on_disk = [&record.payload[0][..], record.padding()].concat();
+        assert_eq!(on_disk.len() % ALIGN, 0);
+        assert_eq!(record.disk_len(), RECORD_HEADER_LEN + on_disk.len());
+        assert_eq!(record.payload_crc, crc32c::crc32c(&on_disk));
+        let decoded =
+            decode_payload(PayloadKind::Batch, Table::Metrics, &record.payload[0], None).unwrap();
         assert_eq!(decoded, batch);
-        assert!(decode_payload(&record.payload[..record.payload_len as usize / 2]).is_err());
+        let half = &record.payload[0][..record.payload_len / 2];
+        assert!(decode_payload(PayloadKind::Batch, Table::Metrics, half, None).is_err());
+    }
+
+    #[test]
+    fn a_source_payload_is_kept_as_given_and_only_its_rebuild_reads_it() {
+        struct Echo;
+        impl Rebuild for Echo {
+            fn rebuild(&self, table: Table, source: &[u8]) -> Result<RecordBatch, String> {
+                match source {
+                    b"abc" => Ok(RecordBatch::new_empty(table.schema())),
+                    _ => Err("not abc".to_owned()),
+                }
+            }
+        }
+        let source = vec![Bytes::from_static(b"a"), Bytes::from_static(b"bc")];
+        let record = EncodedRecord::source(Table::Spans, source.clone()).unwrap();
+        assert_eq!(record.payload, source);
+        assert_eq!(record.disk_len(), RECORD_HEADER_LEN + 8);
+        assert_eq!(record.padding(), &[0u8; 5][..]);
+        assert_eq!(record.payload_crc, crc32c::crc32c(b"abc\0\0\0\0\0"));
+        let rebuilt = decode_payload(
+            PayloadKind::Source,
+            Table::Spans,
+            b"abc",
+            Some(&Echo as &dyn Rebuild),
+        )
+        .unwrap();
+        assert_eq!(rebuilt.schema(), Table::Spans.schema());
+        let refused = decode_payload(
+            PayloadKind::Source,
+            Table::Spans,
+            b"abd",
+            Some(&Echo as &dyn Rebuild),
+        );
+        assert_eq!(refused.unwrap_err(), "not abc");
+        assert!(decode_payload(PayloadKind::Source, Table::Spans, b"abc", None).is_err());
     }
 }

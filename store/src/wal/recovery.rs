@@ -2,12 +2,16 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::format::{
-    ALIGN, RECORD_HEADER_LEN, RECORD_MARKER, SEGMENT_HEADER_LEN, TEMP_SUFFIX, decode_payload,
-    parse_record_header, parse_segment_file_name, parse_segment_header,
+    ALIGN, PayloadKind, READABLE_VERSIONS, RECORD_HEADER_LEN, RECORD_MARKER, SEGMENT_HEADER_LEN,
+    TEMP_SUFFIX, decode_payload, parse_record_header, parse_segment_file_name,
+    parse_segment_header,
 };
-use super::{Damage, DamageKind, FORMAT_VERSION, Lsn, RecoveredRecord, Recovery, sync_dir};
+use super::{
+    Damage, DamageKind, FORMAT_VERSION, Lsn, Rebuild, RecoveredRecord, Recovery, sync_dir,
+};
 use crate::error::{Error, Result};
 
 /// A segment file that stays on disk after recovery.
@@ -35,10 +39,10 @@ pub(super) struct Recovered {
     pub(super) high_lsn: Lsn,
 }
 
-/// Reads every segment of `dir` in LSN order. Leftover temporary segment
-/// files (a crash while creating a segment; they never hold records) are
-/// deleted.
-pub(super) fn recover(dir: &Path) -> Result<Recovered> {
+/// Reads every segment of `dir` in LSN order, rebuilding source records
+/// with `rebuild`. Leftover temporary segment files (a crash while creating
+/// a segment; they never hold records) are deleted.
+pub(super) fn recover(dir: &Path, rebuild: Option<Arc<dyn Rebuild>>) -> Result<Recovered> {
     let open_error = |path: &Path| {
         let path = path.to_path_buf();
         move |source| Error::OpenWal { path, source }
@@ -61,7 +65,10 @@ pub(super) fn recover(dir: &Path) -> Result<Recovered> {
     }
     found.sort();
 
-    let mut scan = Scan::default();
+    let mut scan = Scan {
+        rebuild,
+        ..Scan::default()
+    };
     let mut segments = Vec::new();
     let mut empty = Vec::new();
     for (first_lsn, path) in found {
@@ -106,6 +113,7 @@ pub(super) fn scan_segment(path: &Path, first_lsn: Lsn, data: &[u8]) -> Result<R
 
 #[derive(Default)]
 struct Scan {
+    rebuild: Option<Arc<dyn Rebuild>>,
     records: Vec<RecoveredRecord>,
     damage: Vec<Damage>,
     /// LSN of the last record whose header was intact; the next one must
@@ -124,7 +132,7 @@ impl Scan {
         let records_before = self.records.len();
         let damage_before = self.damage.len();
         match parse_segment_header(data) {
-            Some(header) if header.version != FORMAT_VERSION => {
+            Some(header) if !READABLE_VERSIONS.contains(&header.version) => {
                 // Skipping a whole segment of a format we cannot read would
                 // lose data silently; refuse instead.
                 return Err(Error::UnsupportedWalVersion {
@@ -197,13 +205,37 @@ impl Scan {
                 );
             } else {
                 let payload = &padded_payload[..header.payload_len as usize];
-                match (header.table, decode_payload(payload)) {
-                    (Some(table), Ok(batch)) => self.records.push(RecoveredRecord {
+                if header.kind == Some(PayloadKind::Source) && self.rebuild.is_none() {
+                    // Reporting it as damage would let the log be truncated
+                    // behind it: refuse to open instead.
+                    return Err(Error::WalNeedsRebuild {
+                        path: path.to_path_buf(),
+                        lsn: header.lsn,
+                    });
+                }
+                let decoded = match (header.table, header.kind) {
+                    (Some(table), Some(kind)) => {
+                        decode_payload(kind, table, payload, self.rebuild.as_deref())
+                            .map(|batch| (table, batch))
+                    }
+                    (None, _) => Err("a table id this build does not know".to_owned()),
+                    (_, None) => Err("a payload kind this build does not know".to_owned()),
+                };
+                match decoded {
+                    Ok((table, batch)) => self.records.push(RecoveredRecord {
                         lsn: header.lsn,
                         table,
                         batch,
                     }),
-                    _ => self.report(path, pos, len, Some(header.lsn), DamageKind::UndecodableIpc),
+                    Err(reason) => {
+                        tracing::warn!(
+                            segment = %path.display(),
+                            lsn = header.lsn,
+                            %reason,
+                            "write-ahead log record does not decode"
+                        );
+                        self.report(path, pos, len, Some(header.lsn), DamageKind::Undecodable);
+                    }
                 }
             }
             pos += len;

@@ -454,14 +454,14 @@ async fn a_damaged_segment_header_is_reported_and_the_next_segments_are_read() {
     // A valid header of another format version stops the open: skipping it
     // would drop records silently.
     let mut newer = segment_header(first_lsn_of(&middle));
-    newer[8] = 2;
+    newer[8] = 3;
     let crc = crc32c::crc32c(&newer[0..28]);
     newer[28..32].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&middle, [&newer[..], &original[32..]].concat()).unwrap();
     let applied: Arc<dyn Apply> = Arc::new(Applied::default());
     let error = Wal::open(dir.path(), WalOptions::default(), applied).unwrap_err();
     assert!(
-        matches!(error, Error::UnsupportedWalVersion { version: 2, .. }),
+        matches!(error, Error::UnsupportedWalVersion { version: 3, .. }),
         "{error}"
     );
 }
@@ -865,4 +865,63 @@ fn acknowledged_appends_survive_sigkill() {
         torn.len()
     );
     assert!(!acked.is_empty());
+}
+
+/// Rebuilds `spans(2, tag)` from a source that is the tag's bytes; refuses
+/// the tag `bad`.
+struct ByTag;
+
+impl Rebuild for ByTag {
+    fn rebuild(&self, table: Table, source: &[u8]) -> std::result::Result<RecordBatch, String> {
+        assert_eq!(table, Table::Spans);
+        match std::str::from_utf8(source).unwrap() {
+            "bad" => Err("refused".to_owned()),
+            tag => Ok(spans(2, tag)),
+        }
+    }
+}
+
+#[tokio::test]
+async fn source_records_replay_through_the_rebuild_in_lsn_order() {
+    let dir = TempDir::new().unwrap();
+    let with_rebuild = || WalOptions {
+        rebuild: Some(Arc::new(ByTag)),
+        ..WalOptions::default()
+    };
+    let (wal, _, applied) = open_with(dir.path(), with_rebuild());
+    wal.append(Table::Spans, spans(2, "a")).await.unwrap();
+    let source = |tag: &'static str| {
+        vec![
+            Bytes::from_static(&tag.as_bytes()[..1]),
+            Bytes::from_static(&tag.as_bytes()[1..]),
+        ]
+    };
+    wal.append_source(Table::Spans, spans(2, "bb"), source("bb"))
+        .await
+        .unwrap();
+    wal.append_source(Table::Spans, spans(2, "bad"), source("bad"))
+        .await
+        .unwrap();
+    wal.append(Table::Spans, spans(2, "c")).await.unwrap();
+    // The batch given with a source is what is applied now.
+    assert_eq!(applied.lsns(), [1, 2, 3, 4]);
+    wal.close().await.unwrap();
+
+    let (wal, recovery, _) = open_with(dir.path(), with_rebuild());
+    let tags: Vec<String> = recovery.records.iter().map(|r| tag(&r.batch)).collect();
+    assert_eq!(tags, ["a", "bb", "c"]);
+    assert_eq!(recovery.records[1].batch, spans(2, "bb"));
+    // A source its rebuild refuses is reported, never dropped silently.
+    assert_eq!(recovery.damage.len(), 1);
+    assert_eq!(recovery.damage[0].kind, DamageKind::Undecodable);
+    assert_eq!(recovery.damage[0].lsn, Some(3));
+    wal.close().await.unwrap();
+
+    // Without a rebuild the log does not open rather than skip them.
+    let applied: Arc<dyn Apply> = Arc::new(Applied::default());
+    let error = Wal::open(dir.path(), WalOptions::default(), applied).unwrap_err();
+    assert!(
+        matches!(error, Error::WalNeedsRebuild { lsn: 2, .. }),
+        "{error}"
+    );
 }
