@@ -59,7 +59,6 @@ fn rows(signal: Signal) -> Vec<RecordBatch> {
         .collect()
 }
 
-/// Writes `batches` as part `id` of a table in `dir`; returns its size.
 /// Exporters whose batches interleave in [`arrival_order`].
 const EXPORTERS: u64 = 8;
 
@@ -131,6 +130,7 @@ fn sorted_by_time(batches: &[RecordBatch]) -> Vec<RecordBatch> {
     vec![sorted]
 }
 
+/// Writes `batches` as part `id` of a table in `dir`; returns its size.
 fn write(dir: &Path, signal: Signal, batches: &[RecordBatch], id: u64) -> u64 {
     let schema = batches[0].schema();
     let meta = PartMeta {

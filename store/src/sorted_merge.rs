@@ -1,7 +1,8 @@
 //! Merging inputs by time: compaction's k-way merge. Inputs sorted by time
-//! (parts from before flushes kept arrival order, and merges of them) come
-//! out as one sorted stream; inputs in arrival order are interleaved by the
-//! time of each one's next row. Either way every row comes out once.
+//! (parts written before flushes switched to arrival order, and merges of
+//! them) come out as one sorted stream; inputs in arrival order are
+//! interleaved by the time of each one's next row. Either way every row
+//! comes out once.
 //!
 //! It holds one batch per input and one output chunk at a time, so merging
 //! parts costs memory in proportion to how many there are, not to how big

@@ -786,7 +786,10 @@ impl Rebuild for FromText {
         assert_eq!(table, Table::Spans);
         let text = std::str::from_utf8(source).map_err(|e| e.to_string())?;
         let (prefix, times) = text.split_once(':').ok_or("no ':'")?;
-        let times: Vec<i64> = times.split(',').map(|t| t.parse().unwrap()).collect();
+        let times = times
+            .split(',')
+            .map(|t| t.parse::<i64>().map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(spans(prefix, &times))
     }
 }

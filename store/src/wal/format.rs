@@ -123,7 +123,7 @@ pub(super) struct EncodedRecord {
     /// padding (written as a separate slice).
     pub(super) payload: Vec<Bytes>,
     /// Total length of `payload`.
-    pub(super) payload_len: usize,
+    pub(super) payload_len: u32,
     /// CRC32C of `payload` followed by its padding.
     pub(super) payload_crc: u32,
 }
@@ -149,16 +149,16 @@ impl EncodedRecord {
     }
 
     fn new(table: Table, kind: PayloadKind, payload: Vec<Bytes>) -> Result<Self, ArrowError> {
-        let payload_len: usize = payload.iter().map(Bytes::len).sum();
-        if u32::try_from(payload_len).is_err() {
-            return Err(ArrowError::InvalidArgumentError(format!(
-                "a write-ahead log record holds at most 4 GiB, this one has {payload_len} bytes"
-            )));
-        }
+        let total: usize = payload.iter().map(Bytes::len).sum();
+        let payload_len = u32::try_from(total).map_err(|_| {
+            ArrowError::InvalidArgumentError(format!(
+                "a write-ahead log record holds at most 4 GiB, this one has {total} bytes"
+            ))
+        })?;
         let crc = payload
             .iter()
             .fold(0, |crc, piece| crc32c::crc32c_append(crc, piece));
-        let payload_crc = crc32c::crc32c_append(crc, &ZEROS[..padding(payload_len)]);
+        let payload_crc = crc32c::crc32c_append(crc, &ZEROS[..padding(total)]);
         Ok(EncodedRecord {
             table,
             kind,
@@ -170,19 +170,23 @@ impl EncodedRecord {
 
     /// The zeros written after the payload.
     pub(super) fn padding(&self) -> &'static [u8] {
-        &ZEROS[..padding(self.payload_len)]
+        &ZEROS[..padding(self.payload_len as usize)]
     }
 
     /// Bytes this record takes on disk, header included.
     pub(super) fn disk_len(&self) -> usize {
-        RECORD_HEADER_LEN + padded(self.payload_len)
+        RECORD_HEADER_LEN + padded(self.payload_len as usize)
     }
 
     /// The record header for this record at `lsn`.
     pub(super) fn header(&self, lsn: Lsn) -> [u8; RECORD_HEADER_LEN] {
-        // `new` checked that the length fits.
-        let payload_len = u32::try_from(self.payload_len).unwrap_or(u32::MAX);
-        record_header(lsn, self.table, self.kind, payload_len, self.payload_crc)
+        record_header(
+            lsn,
+            self.table,
+            self.kind,
+            self.payload_len,
+            self.payload_crc,
+        )
     }
 }
 
@@ -397,7 +401,7 @@ mod tests {
         let decoded =
             decode_payload(PayloadKind::Batch, Table::Metrics, &record.payload[0], None).unwrap();
         assert_eq!(decoded, batch);
-        let half = &record.payload[0][..record.payload_len / 2];
+        let half = &record.payload[0][..record.payload_len as usize / 2];
         assert!(decode_payload(PayloadKind::Batch, Table::Metrics, half, None).is_err());
     }
 
