@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 failure at run time (a server error, a query the
 //! server refused), 2 bad usage or configuration.
 
+mod allocator;
 mod check_config;
 mod demo;
 mod kafka;
@@ -22,14 +23,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-/// Ingest allocates and frees many small strings per request (prost
-/// decodes every attribute into its own `String`) on several threads;
-/// glibc's allocator spent about a third of the server's CPU on it. With
-/// mimalloc the server stores 25-30 % more spans per CPU-second flat out
-/// (BENCHMARKS.md, issue 3).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// grayscope: verify canary (gray) releases from OpenTelemetry telemetry.
 #[derive(Debug, Parser)]
@@ -67,6 +60,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    allocator::tune();
     // One TLS provider for the whole process: ring. reqwest also compiles
     // aws-lc-rs in (see the workspace Cargo.toml), and with two providers
     // rustls cannot pick a default by itself (tonic's and reqwest's TLS
