@@ -569,7 +569,7 @@ async fn a_lost_log_directory_never_makes_new_records_look_flushed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn parts_have_statistics_for_pruning_but_none_for_attribute_maps() {
+async fn parts_have_statistics_for_pruning_none_for_attribute_maps_and_plain_attribute_values() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = Store::open(dir.path(), config()).await.unwrap();
     flush_spans(&store, "s", &[T0, T0 + 1, T0 + 2]).await;
@@ -577,15 +577,15 @@ async fn parts_have_statistics_for_pruning_but_none_for_attribute_maps() {
     let file = std::fs::File::open(parts[0].path()).unwrap();
     let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
     let row_group = &reader.metadata().row_groups()[0];
-    let statistics = |path: &str| {
+    let chunk = |path: &str| {
         row_group
             .columns()
             .iter()
             .find(|c| c.column_path().string() == path)
             .unwrap_or_else(|| panic!("no column {path}"))
-            .statistics()
-            .is_some()
     };
+    let statistics = |path: &str| chunk(path).statistics().is_some();
+    let dictionary = |path: &str| chunk(path).dictionary_page_offset().is_some();
     for path in ["time", "name", "cohort"] {
         assert!(statistics(path), "{path} has no statistics");
     }
@@ -596,6 +596,17 @@ async fn parts_have_statistics_for_pruning_but_none_for_attribute_maps() {
         "scope_attributes.entries.values",
     ] {
         assert!(!statistics(path), "{path} has statistics");
+    }
+    // Keys, a few names on every row, are dictionary-encoded; values are
+    // written plainly (the dictionary cost more to build than it saved).
+    for path in ["name", "cohort", "attributes.entries.keys"] {
+        assert!(dictionary(path), "{path} has no dictionary");
+    }
+    for path in [
+        "attributes.entries.values",
+        "resource_attributes.entries.values",
+    ] {
+        assert!(!dictionary(path), "{path} has a dictionary");
     }
     // Attributes are still found by key, from the part.
     assert_eq!(count(&store, "WHERE attributes['k'] = 'v'").await, 3);
