@@ -42,8 +42,8 @@ pub const PURGE_DELAY_MS: i64 = 10_000;
 const MI_OPTION_PURGE_DELAY: mi_option_t = 15;
 
 /// Applies [`PURGE_DELAY_MS`] unless the user set `MIMALLOC_PURGE_DELAY`.
-/// Call first thing in `main`; mimalloc reads the option on every purge, so
-/// it applies from then on.
+/// Call first thing in `main`, before any thread starts; mimalloc reads the
+/// option on every purge, so it applies from then on.
 pub fn tune() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         set_purge_delay(PURGE_DELAY_MS);
@@ -52,9 +52,9 @@ pub fn tune() {
 
 fn set_purge_delay(ms: i64) {
     #[allow(unsafe_code)]
-    // SAFETY: `mi_option_set` stores an integer in mimalloc's option table
-    // (an atomic-free word that allocations only read); it takes no pointer
-    // and may be called at any time from any thread.
+    // SAFETY: `mi_option_set` takes no pointer; it stores an integer in
+    // mimalloc's option table, which purges read. `main` calls this before
+    // it starts any other thread, so nothing reads the word meanwhile.
     unsafe {
         mi_option_set(MI_OPTION_PURGE_DELAY, ms as _)
     };
