@@ -106,9 +106,8 @@
 //! read stops the open with [`Error::UnsupportedWalVersion`], and a source
 //! record found without a [`Rebuild`] stops it with
 //! [`Error::WalNeedsRebuild`], rather than skipping data. LSNs continue
-//! above the highest LSN found in
-//! any readable record header or segment name, so an LSN is never reused;
-//! they may skip values across a recovery.
+//! above the highest LSN found in any readable record header or segment
+//! name, so an LSN is never reused; they may skip values across a recovery.
 
 mod committer;
 mod format;
