@@ -6,14 +6,16 @@
 //! ```text
 //! cargo bench --bench ingest_e2e -- [--seconds N] [--clients N] [--rounds N]
 //!     [--signals traces,logs] [--peer PATH | --no-peer] [--wal-sync commit|interval]
-//!     [--no-compaction]
+//!     [--no-compaction] [--store KEY=VALUE]...
 //! ```
 //!
 //! `--wal-sync interval` runs grayscope with `[store.wal] sync = "interval"`
 //! (answers before the fsync; for telling the disk's share of the latency
 //! from the rest, not for the durable figures). `--no-compaction` turns
 //! compaction off (`compact_below = "0"`), to tell the ingest path's own
-//! cost from that background work's.
+//! cost from that background work's. `--store KEY=VALUE` sets any other
+//! `[store]` setting, VALUE in TOML (`--store 'flush_size="256MiB"'`); the
+//! bench's own are `flush_interval = "5s"` and `memory_limit = "2GiB"`.
 //!
 //! For each signal (spans, then log records; 512 records per export
 //! request, protobuf), each round drives grayscope flat out, then the peer
@@ -29,7 +31,7 @@
 //!   Parquet (grayscope's flush; the peer's age-based batch writes);
 //! - the load generator's own CPU (this process: one tokio worker and
 //!   reqwest), and records per CPU-second of server and client together;
-//! - export call latency (request sent to response read): p50, p99, max.
+//! - export call latency (request sent to response read): p50, p90, p99, max.
 //!
 //! Then the Parquet bytes per record each server wrote (the peer's rows
 //! read from its files' footers, which also checks that it wrote what it
@@ -127,6 +129,8 @@ struct Args {
     peer: Option<PathBuf>,
     wal_sync: String,
     compaction: bool,
+    /// `[store]` settings, `key = value` lines, over the bench's own.
+    store: BTreeMap<String, String>,
 }
 
 fn args() -> Args {
@@ -138,6 +142,7 @@ fn args() -> Args {
         peer: which("otlp2parquet"),
         wal_sync: "commit".to_owned(),
         compaction: true,
+        store: BTreeMap::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -161,6 +166,14 @@ fn args() -> Args {
             "--no-peer" => args.peer = None,
             "--wal-sync" => args.wal_sync = it.next().unwrap(),
             "--no-compaction" => args.compaction = false,
+            "--store" => {
+                let setting = it.next().unwrap();
+                let (key, value) = setting
+                    .split_once('=')
+                    .expect("--store KEY=VALUE, VALUE in TOML");
+                args.store
+                    .insert(key.trim().to_owned(), value.trim().to_owned());
+            }
             _ => {} // cargo passes --bench
         }
     }
@@ -501,17 +514,31 @@ impl Drop for Server {
     }
 }
 
-fn start_grayscope(dir: &Path, wal_sync: &str, compaction: bool) -> Server {
+fn start_grayscope(dir: &Path, args: &Args) -> Server {
     let config = dir.join("grayscope.toml");
-    let compact_below = if compaction { "64MiB" } else { "0" };
+    let compact_below = if args.compaction {
+        "\"64MiB\""
+    } else {
+        "\"0\""
+    };
+    let mut store: BTreeMap<String, String> = [
+        ("flush_interval", "\"5s\""),
+        ("memory_limit", "\"2GiB\""),
+        ("compact_below", compact_below),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    store.extend(args.store.clone());
+    let store: String = store.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
     std::fs::write(
         &config,
         format!(
             "data_dir = {:?}\n[otlp]\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n\
              max_concurrent_requests = 256\n[api]\naddr = \"127.0.0.1:0\"\n[sql]\npostgres_addr = \"127.0.0.1:0\"\nflight_addr = \"127.0.0.1:0\"\n\
-             [store]\nflush_interval = \"5s\"\nmemory_limit = \"2GiB\"\ncompact_below = {compact_below:?}\n\
-             [store.wal]\nsync = {wal_sync:?}\n",
-            dir.join("data")
+             [store]\n{store}[store.wal]\nsync = {:?}\n",
+            dir.join("data"),
+            args.wal_sync
         ),
     )
     .unwrap();
@@ -714,7 +741,7 @@ fn drive(
 fn header(signal: Signal) {
     let unit = signal.unit();
     println!(
-        "{:<18} {:>10} {:>6} {:>6} {:>12} {:>12} {:>6} {:>12} {:>7} {:>7} {:>7}  load",
+        "{:<18} {:>10} {:>6} {:>6} {:>12} {:>12} {:>6} {:>12} {:>7} {:>7} {:>7} {:>7}  load",
         "run",
         format!("{unit}/s"),
         "errors",
@@ -724,6 +751,7 @@ fn header(signal: Signal) {
         "client",
         "/CPUs+client",
         "p50 ms",
+        "p90 ms",
         "p99 ms",
         "max ms",
     );
@@ -731,7 +759,7 @@ fn header(signal: Signal) {
 
 fn report(name: &str, run: &Run) {
     println!(
-        "{name:<18} {:>10.0} {:>6} {:>6.2} {:>12.0} {:>12.0} {:>6.2} {:>12.0} {:>7.2} {:>7.2} {:>7.2}  {}",
+        "{name:<18} {:>10.0} {:>6} {:>6.2} {:>12.0} {:>12.0} {:>6.2} {:>12.0} {:>7.2} {:>7.2} {:>7.2} {:>7.2}  {}",
         run.rate(),
         run.errors,
         run.server_cpu / run.seconds,
@@ -740,6 +768,7 @@ fn report(name: &str, run: &Run) {
         run.client_cpu / run.seconds,
         run.per_cpu_with_client(),
         run.percentile(0.5).as_secs_f64() * 1e3,
+        run.percentile(0.9).as_secs_f64() * 1e3,
         run.percentile(0.99).as_secs_f64() * 1e3,
         run.percentile(1.0).as_secs_f64() * 1e3,
         load_average(),
@@ -844,7 +873,7 @@ fn main() {
          server CPU-second while driven and including the work until all was in Parquet (+drain), \
          client cores, records per CPU-second of server (+drain) and client together, export latency"
     );
-    let grayscope = start_grayscope(dir.path(), &args.wal_sync, args.compaction);
+    let grayscope = start_grayscope(dir.path(), &args);
     let peer = args.peer.as_ref().map(|p| start_peer(p, dir.path()));
     if peer.is_none() {
         println!("(no peer: install otlp2parquet or pass --peer PATH for the side-by-side run)");
