@@ -51,6 +51,7 @@ mod store;
 mod table;
 mod table_provider;
 pub mod wal;
+mod writeback;
 
 pub use error::{Error, Result};
 pub use memtable::{MemBatch, MemTable};

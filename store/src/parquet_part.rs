@@ -2,7 +2,9 @@
 //!
 //! A part is written atomically — to a hidden temporary file, fsynced,
 //! renamed into place, and the directory fsynced — so a crash leaves either
-//! no part or a whole one. Each part carries, in its Parquet key-value
+//! no part or a whole one. Its pages go to the disk as they are written
+//! (`writeback`), not all at once at the fsync, so that the log's commits
+//! do not queue behind a whole part. Each part carries, in its Parquet key-value
 //! metadata under `grayscope.part`, a JSON [`PartMeta`]: which flush wrote
 //! it, the highest write-ahead-log sequence number the flush covers (see
 //! `recovery` for how that decides whether the flush committed), and, for a
@@ -31,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::partition::Partition;
+use crate::writeback::WriteBack;
 
 /// Key of the part metadata in the Parquet footer.
 const META_KEY: &str = "grayscope.part";
@@ -230,7 +233,7 @@ struct PendingPart {
 }
 
 impl PendingPart {
-    fn create(table_dir: &Path, partition: Partition, id: u64) -> Result<(PendingPart, File)> {
+    fn create(table_dir: &Path, partition: Partition, id: u64) -> Result<(PendingPart, WriteBack)> {
         let dir = partition.dir_in(table_dir);
         fs::create_dir_all(&dir).map_err(|source| Error::WritePart {
             path: dir.clone(),
@@ -242,7 +245,7 @@ impl PendingPart {
             dir,
         };
         let file = File::create(&pending.temp).map_err(pending.error())?;
-        Ok((pending, file))
+        Ok((pending, WriteBack::new(file)))
     }
 
     /// For `map_err`: an I/O, Parquet or Arrow error writing this part.
@@ -259,7 +262,8 @@ impl PendingPart {
 
     /// fsyncs the written `file`, renames it into place and fsyncs the
     /// directory: from here on the part survives a crash whole.
-    fn commit(self, file: File, partition: Partition, meta: PartMeta) -> Result<Arc<Part>> {
+    fn commit(self, file: WriteBack, partition: Partition, meta: PartMeta) -> Result<Arc<Part>> {
+        let file = file.into_inner();
         file.sync_all().map_err(self.error())?;
         let size = file.metadata().map_err(self.error())?.len();
         drop(file);
