@@ -4,11 +4,13 @@
 //! renamed into place, and the directory fsynced — so a crash leaves either
 //! no part or a whole one. Its pages go to the disk as they are written
 //! (`writeback`), not all at once at the fsync, so that the log's commits
-//! do not queue behind a whole part. Each part carries, in its Parquet key-value
-//! metadata under `grayscope.part`, a JSON [`PartMeta`]: which flush wrote
-//! it, the highest write-ahead-log sequence number the flush covers (see
-//! `recovery` for how that decides whether the flush committed), and, for a
-//! part produced by compaction, the parts it replaces.
+//! do not queue behind a whole part.
+//!
+//! Each part carries, in its Parquet key-value metadata under
+//! `grayscope.part`, a JSON [`PartMeta`]: which flush wrote it, the highest
+//! write-ahead-log sequence number the flush covers (see `recovery` for how
+//! that decides whether the flush committed), and, for a part produced by
+//! compaction, the parts it replaces.
 //!
 //! Parts are never changed. A part that compaction replaced or retention
 //! expired leaves the table at once but its file stays on disk for a grace
