@@ -16,6 +16,9 @@
 //! cost from that background work's. `--store KEY=VALUE` sets any other
 //! `[store]` setting, VALUE in TOML (`--store 'flush_size="256MiB"'`); the
 //! bench's own are `flush_interval = "5s"` and `memory_limit = "2GiB"`.
+//! (`[store.wal]` has a table of its own, which `--store` does not reach;
+//! only its `sync` is set, by `--wal-sync`.) The settings given are
+//! printed in the first line of the output.
 //!
 //! For each signal (spans, then log records; 512 records per export
 //! request, protobuf), each round drives grayscope flat out, then the peer
@@ -858,13 +861,17 @@ fn main() {
     .unwrap();
     println!(
         "durable OTLP/HTTP ingest on loopback: {} clients, {} s per run, {} round(s), 512 records per \
-         request (protobuf); grayscope's WAL sync = {:?}, compaction {}; {} cores; \
+         request (protobuf); grayscope's WAL sync = {:?}, compaction {}{}; {} cores; \
          load average at start {}",
         args.clients,
         args.seconds,
         args.rounds,
         args.wal_sync,
         if args.compaction { "on" } else { "off" },
+        args.store
+            .iter()
+            .map(|(key, value)| format!(", {key} = {value}"))
+            .collect::<String>(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average(),
     );
