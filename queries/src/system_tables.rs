@@ -139,6 +139,8 @@ fn build(kind: SystemTable, store: &Store) -> Result<RecordBatch> {
                 ("expired_parts", int([s.expired_parts])),
                 ("wal_bytes", int([s.wal.bytes_on_disk])),
                 ("wal_segments", int([s.wal.segments as u64])),
+                ("wal_free_segments", int([s.wal.free_segments as u64])),
+                ("wal_recycled_segments", int([s.wal.recycled_segments])),
                 ("wal_last_lsn", int([s.wal.last_lsn])),
                 ("wal_durable_lsn", int([s.wal.durable_lsn])),
                 ("wal_commit_groups", int([s.wal.commit_groups])),

@@ -419,6 +419,7 @@ fn open_blocking(
             SyncMode::Interval => SyncPolicy::Interval(config.wal.sync_interval.get()),
         },
         segment_size: config.wal.segment_size.0,
+        recycle_segments: config.wal.recycle_segments,
         // Never reuse a number the parts already cover, even if the log
         // directory was lost.
         min_next_lsn: flushed + 1,
@@ -616,13 +617,18 @@ impl Inner {
                 tracing::debug!(table = %table.table(), rows, parts = count, elapsed_ms = started.elapsed().as_millis() as u64, "flushed");
             }
         }
-        // Unlinking a 64 MiB segment takes 7 ms, and 20-40 ms on a file
-        // system mounted with `discard`: not on a worker that answers
-        // requests.
-        let inner = self.clone();
-        tokio::task::spawn_blocking(move || inner.truncate_wal())
-            .await
-            .map_err(|_| Error::Closed)??;
+        // Only the segment being written: nothing to truncate, and no
+        // reason to hold the store across an await (a dropped store
+        // releases its log as soon as no task holds it).
+        if self.wal.stats().segments > 1 {
+            // Renames, fsyncs and perhaps an unlink (7 ms for a 64 MiB
+            // segment, 20-40 ms on a file system mounted with `discard`):
+            // not on a worker that answers requests.
+            let inner = self.clone();
+            tokio::task::spawn_blocking(move || inner.truncate_wal())
+                .await
+                .map_err(|_| Error::Closed)??;
+        }
         match first_error {
             Some(error) => Err(error),
             None => Ok(()),

@@ -44,10 +44,10 @@
 //! (Castagnoli).
 //!
 //! ```text
-//! segment  = segment-header record*
+//! segment  = segment-header record* [end-marker stale-bytes]
 //! segment-header (32 bytes):
 //!    0  magic        8  "GRAYWAL\n"
-//!    8  version      4  1
+//!    8  version      4  3
 //!   12  reserved     4  0
 //!   16  first_lsn    8  = the number in the file name
 //!   24  reserved     4  0
@@ -67,24 +67,48 @@
 //! batch   = an Arrow IPC stream: the schema message, one record batch, end of stream
 //! source  = bytes only the appender's Rebuild understands
 //! padding = zeros up to the next multiple of 8
+//! end-marker (32 bytes, right after the last record):
+//!    0  marker       4  "GEND"
+//!    4  crc          4  CRC32C of bytes 8..32 of this marker
+//!    8  segment      8  the segment's first_lsn
+//!   16  next_lsn     8  the LSN the next record will have
+//!   24  reserved     8  0
+//! stale-bytes = whatever an earlier use of the file left (nothing in a new file)
 //! ```
 //!
-//! Version 2 added the kind byte; this build reads versions 1 and 2.
+//! Version 2 added the kind byte, version 3 the end marker; this build reads
+//! versions 1 to 3. Each commit group is written with the end marker behind
+//! it, over the previous group's marker, so only the last one survives.
 //!
 //! The header has its own checksum, separate from the payload's, so that a
 //! length is trusted only when its header is intact: a damaged payload then
 //! costs exactly its record, and a damaged header is passed over by scanning
-//! (8 bytes at a time) for the next intact header with a higher LSN, instead
-//! of jumping by a length that may itself be garbage. The fixed marker makes
-//! that scan cheap and unlikely to match by chance (a match must also pass a
-//! 32-bit CRC and carry an LSN above the last one). Alignment keeps IPC
-//! buffers 8-byte aligned in the file, for a future zero-copy replay.
+//! (8 bytes at a time) for the next intact header with a higher LSN (or an
+//! end marker of the segment), instead of jumping by a length that may itself
+//! be garbage. The fixed marker makes that scan cheap and unlikely to match
+//! by chance (a match must also pass a 32-bit CRC and carry an LSN above the
+//! last one). Alignment keeps IPC buffers 8-byte aligned in the file, for a
+//! future zero-copy replay.
 //!
-//! A new segment is written as `<first-lsn>.wal.tmp` (header, fsync), renamed
-//! into place, and the directory is fsynced; a leftover `.tmp` never holds
-//! records and is deleted on open. The committer starts a new segment when
-//! the current one has reached [`WalOptions::segment_size`], and on every
-//! open: nothing is ever appended after bytes that a crash may have torn.
+//! A new segment is written as `<first-lsn>.wal.tmp` (header, end marker,
+//! fsync), renamed into place, and the directory is fsynced; a leftover
+//! `.tmp` never holds records and is deleted on open. The committer starts a
+//! new segment when the current one has reached [`WalOptions::segment_size`],
+//! and on every open: nothing is ever appended after bytes that a crash may
+//! have torn.
+//!
+//! # Recycling
+//!
+//! A truncated segment is not deleted but renamed `<first-lsn>.wal.free`
+//! (up to [`WalOptions::recycle_segments`] of them), and the next new segment
+//! is written over one: header and end marker at its start, fsync, rename to
+//! `<new-first-lsn>.wal`, directory fsync. Deleting a 64 MiB file makes the
+//! file system discard its blocks, which can hold the disk, and every commit
+//! waiting on an fsync, for tens of milliseconds; overwriting blocks that are
+//! already allocated also spares each commit's fsync the journalling of new
+//! blocks. The old records behind the new header cannot be mistaken for new
+//! ones: their LSNs are all below the segment's first LSN, and old end
+//! markers name another segment. Recovery never reads a `.free` file.
 //!
 //! # Recovery
 //!
@@ -92,7 +116,14 @@
 //! record in a [`Recovery`], with every damaged byte range reported as a
 //! [`Damage`] (and logged) — never silently skipped:
 //!
-//! - a record cut off by the end of the file is a [`DamageKind::TornTail`];
+//! - a segment ends cleanly at its end marker, or (versions 1 and 2, or a
+//!   group whose marker was never written) where the file ends after a
+//!   whole record; if intact records of the segment follow the marker (a
+//!   power loss kept the end of an unacknowledged group but not its start),
+//!   they are read and the gap is a [`DamageKind::BadRecordHeader`];
+//! - a record cut off by the end of the file, or damage behind which nothing
+//!   intact follows, not even the end marker (a write cut short, perhaps
+//!   over the old bytes of a reused file), is a [`DamageKind::TornTail`];
 //! - a record whose header is intact but whose payload fails its checksum is
 //!   a [`DamageKind::ChecksumMismatch`], and reading goes on right after it;
 //! - a damaged record header is a [`DamageKind::BadRecordHeader`] covering
@@ -188,6 +219,10 @@ pub struct WalOptions {
     /// Rebuilds the batches of source records during recovery. A log that
     /// holds source records does not open without one. Default: none.
     pub rebuild: Option<Arc<dyn Rebuild>>,
+    /// Truncated segments kept (renamed `<lsn>.wal.free`) to be overwritten
+    /// as new segments instead of being deleted; the rest are deleted.
+    /// Costs up to this many times `segment_size` of disk. Default: 4.
+    pub recycle_segments: usize,
 }
 
 impl Default for WalOptions {
@@ -199,6 +234,7 @@ impl Default for WalOptions {
             queue_capacity: 256,
             min_next_lsn: 1,
             rebuild: None,
+            recycle_segments: 4,
         }
     }
 }
@@ -240,7 +276,9 @@ pub struct RecoveredRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DamageKind {
-    /// The file ends inside a record: a write that a crash cut short.
+    /// The file ends inside a record, or (format version 3 on) nothing
+    /// intact follows the range, not even the segment's end marker: a write
+    /// that a crash cut short. The range reaches to the end of the file.
     TornTail,
     /// An intact header, but the payload fails its checksum. Exactly this
     /// record is skipped.
@@ -314,7 +352,8 @@ pub struct Recovery {
 /// Figures of a [`Wal`], for `system` tables and logs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WalStats {
-    /// Bytes of all segment files.
+    /// Bytes of all segments: headers, records and end markers (a reused
+    /// file may be longer; free segments are not counted).
     pub bytes_on_disk: u64,
     /// Segment files, the one being written included.
     pub segments: usize,
@@ -332,6 +371,10 @@ pub struct WalStats {
     pub appended_bytes: u64,
     /// Records written since open.
     pub appended_records: u64,
+    /// Truncated segment files waiting to be reused.
+    pub free_segments: usize,
+    /// Segments started by overwriting a truncated one, since open.
+    pub recycled_segments: u64,
     /// Records recovered by open.
     pub recovered_records: u64,
     /// Damaged ranges reported by open.
@@ -427,7 +470,16 @@ impl Wal {
             }
         }
 
-        let recovered = recovery::recover(dir, options.rebuild.clone())?;
+        let mut recovered = recovery::recover(dir, options.rebuild.clone())?;
+        // More free segments than now wanted (a smaller setting than the
+        // last run's): the oldest go.
+        let surplus = recovered
+            .free
+            .len()
+            .saturating_sub(options.recycle_segments);
+        for path in recovered.free.drain(..surplus) {
+            std::fs::remove_file(&path).map_err(open_error(&path))?;
+        }
         for damage in &recovered.recovery.damage {
             tracing::warn!(%damage, "write-ahead log damage skipped during recovery");
         }
@@ -441,6 +493,7 @@ impl Wal {
             dir.to_path_buf(),
             options.clone(),
             recovered.segments,
+            recovered.free,
             last_recovered,
             recovered.recovery.records.len() as u64,
             recovered.recovery.damage.len() as u64,
@@ -521,11 +574,13 @@ impl Wal {
         answer.await.map_err(|_| Error::WalClosed)?
     }
 
-    /// Deletes every segment all of whose records have an LSN below `lsn`
-    /// (never the segment being written). The store calls it once
-    /// everything below `lsn` is in Parquet parts.
+    /// Drops every segment all of whose records have an LSN below `lsn`
+    /// (never the segment being written): kept for reuse while fewer than
+    /// [`WalOptions::recycle_segments`] wait, deleted otherwise. The store
+    /// calls it once everything below `lsn` is in Parquet parts.
     ///
-    /// Blocking file I/O (one unlink per segment and a directory fsync).
+    /// Blocking file I/O (one rename or unlink per segment and a directory
+    /// fsync).
     pub fn truncate_before(&self, lsn: Lsn) -> Result<()> {
         self.inner.shared.truncate_before(lsn)
     }

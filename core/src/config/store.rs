@@ -79,6 +79,12 @@ pub struct WalConfig {
     /// Start a new log segment once the current one exceeds this.
     /// Default `64MiB`.
     pub segment_size: ByteSize,
+    /// Segments no longer needed after a flush that are kept, renamed, to be
+    /// overwritten as new segments rather than deleted: deleting a large
+    /// file can stall the disk, and every commit's fsync behind it. Costs up
+    /// to this many times `segment_size` of disk. `0` deletes them.
+    /// Default `4`.
+    pub recycle_segments: usize,
 }
 
 impl Default for StoreConfig {
@@ -102,6 +108,7 @@ impl Default for WalConfig {
             sync: SyncMode::Commit,
             sync_interval: ConfigDuration::from_millis(100),
             segment_size: ByteSize(64 << 20),
+            recycle_segments: 4,
         }
     }
 }

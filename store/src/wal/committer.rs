@@ -2,7 +2,7 @@
 //! flusher, with the state they share with [`Wal`](super::Wal) handles.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
@@ -14,7 +14,8 @@ use arrow::record_batch::RecordBatch;
 use tokio::sync::{mpsc, oneshot};
 
 use super::format::{
-    EncodedRecord, SEGMENT_HEADER_LEN, TEMP_SUFFIX, segment_file_name, segment_header,
+    END_MARKER_LEN, EncodedRecord, SEGMENT_HEADER_LEN, TEMP_SUFFIX, end_marker, free_file_name,
+    segment_file_name, segment_header,
 };
 use super::recovery::SegmentFile;
 use super::{Apply, Lsn, SyncPolicy, WalOptions, WalStats, sync_dir};
@@ -41,6 +42,11 @@ pub(super) struct Shared {
     options: WalOptions,
     /// Every segment on disk in LSN order; the last is being written.
     segments: Mutex<Vec<SegmentFile>>,
+    /// Truncated segment files kept to be overwritten as new segments,
+    /// oldest first; at most [`WalOptions::recycle_segments`].
+    free: Mutex<Vec<PathBuf>>,
+    /// Segments started by overwriting a free one, since open.
+    recycled_segments: AtomicU64,
     /// Set once, by the first failed write or fsync.
     poison: OnceLock<(PathBuf, Arc<io::Error>)>,
     /// What the interval flusher syncs: set when a segment is created.
@@ -83,6 +89,7 @@ impl Shared {
         dir: PathBuf,
         options: WalOptions,
         segments: Vec<SegmentFile>,
+        free: Vec<PathBuf>,
         last_lsn: Lsn,
         recovered_records: u64,
         damaged_ranges: u64,
@@ -91,6 +98,8 @@ impl Shared {
             dir,
             options,
             segments: Mutex::new(segments),
+            free: Mutex::new(free),
+            recycled_segments: AtomicU64::new(0),
             poison: OnceLock::new(),
             written: Mutex::new(None),
             last_lsn: AtomicU64::new(last_lsn),
@@ -163,8 +172,8 @@ impl Shared {
     }
 
     pub(super) fn truncate_before(&self, lsn: Lsn) -> Result<()> {
-        // Unlinking happens outside the lock, which the committer takes on
-        // every commit.
+        // Files are renamed or unlinked outside the lock, which the
+        // committer takes on every commit.
         let victims: Vec<SegmentFile> = {
             let mut segments = lock(&self.segments);
             // A segment's records all have LSNs below the next segment's
@@ -176,10 +185,11 @@ impl Shared {
             segments.drain(..covered).collect()
         };
         let mut failure = None;
+        let (mut kept, mut deleted) = (0, 0);
         for (done, victim) in victims.iter().enumerate() {
-            match fs::remove_file(&victim.path) {
-                Ok(()) => {}
-                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            match self.retire(victim) {
+                Ok(true) => kept += 1,
+                Ok(false) => deleted += 1,
                 Err(source) => {
                     // Still on disk: keep it listed, in LSN order.
                     lock(&self.segments).splice(0..0, victims[done..].iter().cloned());
@@ -191,11 +201,12 @@ impl Shared {
                 }
             }
         }
-        if !victims.is_empty() {
+        if kept + deleted > 0 {
             tracing::debug!(
-                segments = victims.len(),
+                kept_for_reuse = kept,
+                deleted,
                 before_lsn = lsn,
-                "write-ahead log segments deleted"
+                "write-ahead log segments truncated"
             );
             sync_dir(&self.dir).map_err(|source| Error::TruncateWal {
                 path: self.dir.clone(),
@@ -203,6 +214,33 @@ impl Shared {
             })?;
         }
         failure.map_or(Ok(()), Err)
+    }
+
+    /// Takes a truncated segment off the log: renamed to be reused while
+    /// fewer than [`WalOptions::recycle_segments`] wait (`Ok(true)`),
+    /// deleted otherwise. Deleting a large file can keep the disk busy for
+    /// tens of milliseconds (it discards the blocks), and commits queue
+    /// behind it; reusing it also makes later commits overwrite blocks the
+    /// file system already allocated.
+    fn retire(&self, segment: &SegmentFile) -> io::Result<bool> {
+        let mut free = lock(&self.free);
+        if free.len() < self.options.recycle_segments {
+            let target = self.dir.join(free_file_name(segment.first_lsn));
+            match fs::rename(&segment.path, &target) {
+                Ok(()) => {
+                    free.push(target);
+                    return Ok(true);
+                }
+                Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(false),
+                Err(error) => return Err(error),
+            }
+        }
+        drop(free);
+        match fs::remove_file(&segment.path) {
+            Ok(()) => Ok(false),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(error) => Err(error),
+        }
     }
 
     pub(super) fn stats(&self) -> WalStats {
@@ -219,14 +257,18 @@ impl Shared {
             fsyncs: self.fsyncs.load(Ordering::Relaxed),
             appended_bytes: self.appended_bytes.load(Ordering::Relaxed),
             appended_records: self.appended_records.load(Ordering::Relaxed),
+            free_segments: lock(&self.free).len(),
+            recycled_segments: self.recycled_segments.load(Ordering::Relaxed),
             recovered_records: self.recovered_records,
             damaged_ranges: self.damaged_ranges,
             poisoned: self.poison.get().is_some(),
         }
     }
 
-    /// Creates the segment whose first record will be `first_lsn`: header
-    /// written and fsynced under a temporary name, renamed, directory fsynced.
+    /// Creates the segment whose first record will be `first_lsn`: its
+    /// header and an end marker written and fsynced under another name,
+    /// renamed into place, directory fsynced. Overwrites a free segment if
+    /// one waits, else writes a new file. Returns the path and the file.
     fn create_segment(&self, first_lsn: Lsn) -> io::Result<(PathBuf, File)> {
         let name = segment_file_name(first_lsn);
         let path = self.dir.join(&name);
@@ -238,15 +280,39 @@ impl Shared {
                 "internal error: the new segment's name is taken",
             ));
         }
-        let temp = self
-            .dir
-            .join(format!("{}{TEMP_SUFFIX}", first_lsn_digits(&name)));
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&temp)?;
-        file.write_all(&segment_header(first_lsn))?;
+        let mut start = Vec::with_capacity(SEGMENT_HEADER_LEN + END_MARKER_LEN);
+        start.extend_from_slice(&segment_header(first_lsn));
+        start.extend_from_slice(&end_marker(first_lsn, first_lsn));
+        // A free file keeps its old records behind the new header: their
+        // LSNs are below `first_lsn`, and recovery stops at the marker.
+        // While it has its `.free` name, recovery never reads it.
+        let free = lock(&self.free).pop();
+        let recycled = match free {
+            Some(free) => match OpenOptions::new().write(true).open(&free) {
+                Ok(file) => Some((free, file)),
+                Err(error) if error.kind() == io::ErrorKind::NotFound => None,
+                Err(error) => return Err(error),
+            },
+            None => None,
+        };
+        let (temp, mut file) = match recycled {
+            Some(recycled) => {
+                self.recycled_segments.fetch_add(1, Ordering::Relaxed);
+                recycled
+            }
+            None => {
+                let temp = self
+                    .dir
+                    .join(format!("{}{TEMP_SUFFIX}", first_lsn_digits(&name)));
+                let file = OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&temp)?;
+                (temp, file)
+            }
+        };
+        file.write_all(&start)?;
         self.sync_file(&file)?;
         fs::rename(&temp, &path)?;
         sync_dir(&self.dir)?;
@@ -272,6 +338,10 @@ pub(super) struct Committer {
     apply: Arc<dyn Apply>,
     file: Arc<File>,
     path: PathBuf,
+    /// The first LSN of the segment being written.
+    segment_first_lsn: Lsn,
+    /// Where the segment's records end, and its end marker starts: the
+    /// next commit group is written here.
     file_bytes: u64,
     next_lsn: Lsn,
     /// Held (flocked) for the committer's lifetime.
@@ -296,7 +366,7 @@ impl Committer {
         lock(&shared.segments).push(SegmentFile {
             first_lsn: next_lsn,
             path: path.clone(),
-            bytes: SEGMENT_HEADER_LEN as u64,
+            bytes: (SEGMENT_HEADER_LEN + END_MARKER_LEN) as u64,
         });
         *lock(&shared.written) = Some(Written {
             file: file.clone(),
@@ -308,6 +378,7 @@ impl Committer {
             apply,
             file,
             path,
+            segment_first_lsn: next_lsn,
             file_bytes: SEGMENT_HEADER_LEN as u64,
             next_lsn,
             _lock: lock_file,
@@ -439,6 +510,8 @@ impl Committer {
                 slices.push(IoSlice::new(padding));
             }
         }
+        let marker = end_marker(self.segment_first_lsn, first_lsn + group.len() as u64);
+        slices.push(IoSlice::new(&marker));
         let group_bytes: u64 = group.iter().map(|p| p.record.disk_len() as u64).sum();
         if let Err(error) = self.write_all(&mut slices) {
             let path = self.path.clone();
@@ -451,7 +524,7 @@ impl Committer {
         self.next_lsn += count;
         self.file_bytes += group_bytes;
         if let Some(segment) = lock(&self.shared.segments).last_mut() {
-            segment.bytes = self.file_bytes;
+            segment.bytes = self.file_bytes + END_MARKER_LEN as u64;
         }
         self.shared.last_lsn.store(last_lsn, Ordering::Release);
         self.shared.commit_groups.fetch_add(1, Ordering::Relaxed);
@@ -503,12 +576,15 @@ impl Committer {
         }
     }
 
+    /// Writes `slices` where the segment's records end, over its end marker
+    /// (and, in a recycled file, over what an earlier use left there).
     fn write_all(&self, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
         #[cfg(test)]
         if self.shared.faults.fail_write.swap(false, Ordering::SeqCst) {
             return Err(io::Error::other("injected write failure"));
         }
         let mut file = &*self.file;
+        file.seek(SeekFrom::Start(self.file_bytes))?;
         while !slices.is_empty() {
             match file.write_vectored(slices) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -544,7 +620,7 @@ impl Committer {
         lock(&self.shared.segments).push(SegmentFile {
             first_lsn: self.next_lsn,
             path: path.clone(),
-            bytes: SEGMENT_HEADER_LEN as u64,
+            bytes: (SEGMENT_HEADER_LEN + END_MARKER_LEN) as u64,
         });
         *lock(&self.shared.written) = Some(Written {
             file: file.clone(),
@@ -554,6 +630,7 @@ impl Committer {
         tracing::debug!(segment = %path.display(), "write-ahead log segment started");
         self.file = file;
         self.path = path;
+        self.segment_first_lsn = self.next_lsn;
         self.file_bytes = SEGMENT_HEADER_LEN as u64;
         Ok(())
     }

@@ -18,9 +18,10 @@ use super::{Lsn, Rebuild};
 /// First eight bytes of every segment.
 pub(super) const SEGMENT_MAGIC: [u8; 8] = *b"GRAYWAL\n";
 /// The format this build writes.
-pub(super) const FORMAT_VERSION: u32 = 2;
+pub(super) const FORMAT_VERSION: u32 = 3;
 /// The formats this build reads: version 1 had only IPC records, and its
-/// kind byte is always 0, so the same reader serves both.
+/// kind byte is always 0; versions 1 and 2 have no end markers, and their
+/// segments end where the file does. One reader serves all three.
 pub(super) const READABLE_VERSIONS: RangeInclusive<u32> = 1..=FORMAT_VERSION;
 /// Length of the segment header; records start here.
 pub(super) const SEGMENT_HEADER_LEN: usize = 32;
@@ -29,6 +30,10 @@ pub(super) const SEGMENT_HEADER_LEN: usize = 32;
 pub(super) const RECORD_MARKER: [u8; 4] = *b"GREC";
 /// Length of a record header.
 pub(super) const RECORD_HEADER_LEN: usize = 32;
+/// First four bytes of an end marker, written after every commit group.
+pub(super) const END_MARKER: [u8; 4] = *b"GEND";
+/// Length of an end marker.
+pub(super) const END_MARKER_LEN: usize = 32;
 /// Records (and so every header) start at multiples of this.
 pub(super) const ALIGN: usize = 8;
 /// Where payload padding is taken from.
@@ -37,6 +42,9 @@ const ZEROS: [u8; ALIGN] = [0; ALIGN];
 pub(super) const SEGMENT_SUFFIX: &str = ".wal";
 /// Suffix of a segment being created; never holds acknowledged data.
 pub(super) const TEMP_SUFFIX: &str = ".wal.tmp";
+/// Suffix of a truncated segment kept to be overwritten as a later one;
+/// never holds data that is still needed.
+pub(super) const FREE_SUFFIX: &str = ".wal.free";
 
 /// The file name of the segment whose first record has `first_lsn`:
 /// zero-padded so that names sort in LSN order.
@@ -64,6 +72,11 @@ pub(super) fn segment_header(first_lsn: Lsn) -> [u8; SEGMENT_HEADER_LEN] {
     header
 }
 
+/// The name a truncated segment is kept under until it is reused.
+pub(super) fn free_file_name(first_lsn: Lsn) -> String {
+    format!("{first_lsn:020}{FREE_SUFFIX}")
+}
+
 /// What a segment header says, once its magic and checksum are right.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct SegmentHeader {
@@ -81,6 +94,41 @@ pub(super) fn parse_segment_header(bytes: &[u8]) -> Option<SegmentHeader> {
     Some(SegmentHeader {
         version: read_u32(header, 8),
         first_lsn: read_u64(header, 16),
+    })
+}
+
+/// The end marker written after a commit group: the segment's records
+/// end here, and the next record will have `next_lsn`. The next group is
+/// written over it.
+pub(super) fn end_marker(segment_first_lsn: Lsn, next_lsn: Lsn) -> [u8; END_MARKER_LEN] {
+    let mut marker = [0u8; END_MARKER_LEN];
+    marker[0..4].copy_from_slice(&END_MARKER);
+    marker[8..16].copy_from_slice(&segment_first_lsn.to_le_bytes());
+    marker[16..24].copy_from_slice(&next_lsn.to_le_bytes());
+    let crc = crc32c::crc32c(&marker[8..32]);
+    marker[4..8].copy_from_slice(&crc.to_le_bytes());
+    marker
+}
+
+/// What an intact end marker says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct EndMarker {
+    /// The first LSN of the segment it was written to: a marker left
+    /// behind by an earlier use of a recycled file names another segment.
+    pub(super) segment_first_lsn: Lsn,
+    pub(super) next_lsn: Lsn,
+}
+
+/// Parses the end marker at the start of `bytes`; `None` if `bytes` is
+/// shorter than a marker, the magic is wrong or the checksum fails.
+pub(super) fn parse_end_marker(bytes: &[u8]) -> Option<EndMarker> {
+    let marker = bytes.get(..END_MARKER_LEN)?;
+    if marker[0..4] != END_MARKER || crc32c::crc32c(&marker[8..32]) != read_u32(marker, 4) {
+        return None;
+    }
+    Some(EndMarker {
+        segment_first_lsn: read_u64(marker, 8),
+        next_lsn: read_u64(marker, 16),
     })
 }
 
@@ -353,6 +401,37 @@ mod tests {
             assert_eq!(parse_segment_header(&bad), None, "byte {at}");
         }
         assert_eq!(parse_segment_header(&header[..31]), None);
+    }
+
+    #[test]
+    fn end_marker_round_trips_and_rejects_any_flipped_byte() {
+        let marker = end_marker(7, 12);
+        assert_eq!(
+            parse_end_marker(&marker),
+            Some(EndMarker {
+                segment_first_lsn: 7,
+                next_lsn: 12
+            })
+        );
+        assert_eq!(marker.len() % ALIGN, 0);
+        // Neither kind of header reads as the other.
+        assert_eq!(parse_record_header(&marker), None);
+        assert_eq!(
+            parse_end_marker(&record_header(7, Table::Spans, PayloadKind::Batch, 8, 1)),
+            None
+        );
+        for at in 0..END_MARKER_LEN {
+            let mut bad = marker;
+            bad[at] ^= 0x04;
+            assert_eq!(parse_end_marker(&bad), None, "byte {at}");
+        }
+        assert_eq!(parse_end_marker(&marker[..31]), None);
+    }
+
+    #[test]
+    fn free_names_are_not_segment_names() {
+        assert_eq!(free_file_name(42), "00000000000000000042.wal.free");
+        assert_eq!(parse_segment_file_name(&free_file_name(42)), None);
     }
 
     #[test]

@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 use arrow::array::{Array, StringArray};
 use tempfile::TempDir;
 
-use super::format::{RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, parse_record_header, segment_header};
+use super::format::{
+    END_MARKER_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, end_marker, parse_end_marker,
+    parse_record_header, segment_header,
+};
 use super::recovery::scan_segment;
 use super::*;
 
@@ -103,17 +106,33 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     paths
 }
 
-/// (offset, length) of every record of an undamaged segment.
+/// (offset, length) of every record of an undamaged segment, which ends
+/// with its end marker.
 fn record_ranges(data: &[u8]) -> Vec<(usize, usize)> {
     let mut ranges = Vec::new();
     let mut pos = SEGMENT_HEADER_LEN;
-    while pos < data.len() {
-        let len = parse_record_header(&data[pos..]).unwrap().disk_len();
-        ranges.push((pos, len));
-        pos += len;
+    while let Some(header) = parse_record_header(&data[pos..]) {
+        ranges.push((pos, header.disk_len()));
+        pos += header.disk_len();
     }
+    assert!(parse_end_marker(&data[pos..]).is_some(), "no end marker");
+    assert_eq!(pos + END_MARKER_LEN, data.len());
     ranges
 }
+
+/// The segment files kept for reuse in `dir`.
+fn free_segments(dir: &Path) -> Vec<PathBuf> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.to_str().unwrap().ends_with(".wal.free"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// Length of a segment without records: its header and end marker.
+const EMPTY_SEGMENT_LEN: usize = SEGMENT_HEADER_LEN + END_MARKER_LEN;
 
 /// The one segment of `dir` that holds records, with its bytes.
 fn only_nonempty_segment(dir: &Path) -> (PathBuf, Vec<u8>) {
@@ -123,7 +142,7 @@ fn only_nonempty_segment(dir: &Path) -> (PathBuf, Vec<u8>) {
             let data = std::fs::read(&path).unwrap();
             (path, data)
         })
-        .filter(|(_, data)| data.len() > SEGMENT_HEADER_LEN)
+        .filter(|(_, data)| data.len() > EMPTY_SEGMENT_LEN)
         .collect();
     assert_eq!(found.len(), 1);
     found.remove(0)
@@ -171,7 +190,10 @@ async fn append_then_reopen_replays_every_record_with_its_lsn_table_and_rows() {
     let stats = wal.stats();
     assert_eq!((stats.last_lsn, stats.durable_lsn), (5, 5));
     assert_eq!(stats.appended_records, 5);
-    assert_eq!(stats.bytes_on_disk, stats.appended_bytes + 32);
+    assert_eq!(
+        stats.bytes_on_disk,
+        stats.appended_bytes + EMPTY_SEGMENT_LEN as u64
+    );
     wal.close().await.unwrap();
 
     let (wal, recovery, applied) = open(dir.path());
@@ -319,9 +341,13 @@ async fn a_tail_torn_at_any_byte_of_the_last_record_keeps_everything_before_it()
     let dir = TempDir::new().unwrap();
     let (path, data) = three_records(dir.path()).await;
     let (last_offset, last_len) = *record_ranges(&data).last().unwrap();
-    assert_eq!(last_offset + last_len, data.len());
+    assert_eq!(last_offset + last_len + END_MARKER_LEN, data.len());
 
     let first_lsn = first_lsn_of(&path);
+    // Whole, the segment ends cleanly at its end marker.
+    let whole = scan_segment(&path, first_lsn, &data).unwrap();
+    assert_eq!(tags(&whole), ["one", "two", "three"]);
+    assert!(whole.damage.is_empty());
     for cut in 0..last_len {
         let recovery = scan_segment(&path, first_lsn, &data[..last_offset + cut]).unwrap();
         assert_eq!(tags(&recovery), ["one", "two"], "cut {cut}");
@@ -421,7 +447,7 @@ async fn a_damaged_segment_header_is_reported_and_the_next_segments_are_read() {
     wal.close().await.unwrap();
     let files: Vec<_> = segments(dir.path())
         .into_iter()
-        .filter(|path| std::fs::metadata(path).unwrap().len() > SEGMENT_HEADER_LEN as u64)
+        .filter(|path| std::fs::metadata(path).unwrap().len() > EMPTY_SEGMENT_LEN as u64)
         .collect();
     assert_eq!(files.len(), 3, "one record per segment");
     let middle = files[1].clone();
@@ -454,14 +480,14 @@ async fn a_damaged_segment_header_is_reported_and_the_next_segments_are_read() {
     // A valid header of another format version stops the open: skipping it
     // would drop records silently.
     let mut newer = segment_header(first_lsn_of(&middle));
-    newer[8] = 3;
+    newer[8] = FORMAT_VERSION as u8 + 1;
     let crc = crc32c::crc32c(&newer[0..28]);
     newer[28..32].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&middle, [&newer[..], &original[32..]].concat()).unwrap();
     let applied: Arc<dyn Apply> = Arc::new(Applied::default());
     let error = Wal::open(dir.path(), WalOptions::default(), applied).unwrap_err();
     assert!(
-        matches!(error, Error::UnsupportedWalVersion { version: 3, .. }),
+        matches!(error, Error::UnsupportedWalVersion { version, .. } if version == FORMAT_VERSION + 1),
         "{error}"
     );
 }
@@ -505,6 +531,193 @@ async fn truncate_before_deletes_only_segments_wholly_below_the_lsn() {
     assert_eq!(tags(&recovery), ["5"]);
     assert_eq!(wal.append(Table::Spans, spans(1, "6")).await.unwrap(), 6);
     wal.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn truncated_segments_are_reused_and_their_old_records_never_come_back() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = TempDir::new().unwrap();
+    let options = || WalOptions {
+        recycle_segments: 2,
+        ..small_segments()
+    };
+    let (wal, _, _) = open_with(dir.path(), options());
+    // Large records first, so that the reused files are longer than what
+    // is written over them: old records stay behind the new ones.
+    for i in 1..=5 {
+        wal.append(Table::Spans, spans(40, &format!("old{i}")))
+            .await
+            .unwrap();
+    }
+    wal.truncate_before(4).unwrap();
+    let free = free_segments(dir.path());
+    assert_eq!(free.len(), 2, "two kept, the third deleted");
+    assert_eq!(wal.stats().free_segments, 2);
+    assert_eq!(segments(dir.path()).len(), 2, "segments 4 and 5 stay");
+    let inodes: HashSet<u64> = free
+        .iter()
+        .map(|path| std::fs::metadata(path).unwrap().ino())
+        .collect();
+
+    for i in 6..=7 {
+        wal.append(Table::Spans, spans(1, &format!("new{i}")))
+            .await
+            .unwrap();
+    }
+    let stats = wal.stats();
+    assert_eq!((stats.recycled_segments, stats.free_segments), (2, 0));
+    let reused: HashSet<u64> = segments(dir.path())[2..]
+        .iter()
+        .map(|path| {
+            let metadata = std::fs::metadata(path).unwrap();
+            assert!(metadata.len() > 2 * EMPTY_SEGMENT_LEN as u64 + 4096);
+            metadata.ino()
+        })
+        .collect();
+    assert_eq!(reused, inodes, "segments 6 and 7 are the freed files");
+    // Segment 8 is a new file: nothing was free.
+    wal.append(Table::Spans, spans(1, "new8")).await.unwrap();
+    assert_eq!(wal.stats().recycled_segments, 2);
+    wal.close().await.unwrap();
+
+    let (wal, recovery, _) = open_with(dir.path(), options());
+    assert_eq!(tags(&recovery), ["old4", "old5", "new6", "new7", "new8"]);
+    assert!(recovery.damage.is_empty(), "{:?}", recovery.damage);
+    wal.truncate_before(1_000).unwrap();
+    assert_eq!(wal.stats().free_segments, 2);
+    wal.close().await.unwrap();
+
+    // Free files wait across a restart, up to the setting of the open.
+    let (wal, _, _) = open_with(dir.path(), options());
+    let stats = wal.stats();
+    // The open started its segment in one of the two.
+    assert_eq!((stats.free_segments, stats.recycled_segments), (1, 1));
+    wal.close().await.unwrap();
+    let (wal, _, _) = open_with(dir.path(), small_segments_without_reuse());
+    assert_eq!(wal.stats().free_segments, 0);
+    assert!(free_segments(dir.path()).is_empty());
+    wal.close().await.unwrap();
+}
+
+fn small_segments_without_reuse() -> WalOptions {
+    WalOptions {
+        recycle_segments: 0,
+        ..small_segments()
+    }
+}
+
+/// A segment of `records` one-row records (one commit group each) from
+/// LSN `first_lsn`, tagged `lsn<LSN>`; returns its path and bytes.
+async fn segment_with(dir: &Path, first_lsn: Lsn, records: usize) -> (PathBuf, Vec<u8>) {
+    let options = WalOptions {
+        min_next_lsn: first_lsn,
+        ..WalOptions::default()
+    };
+    let (wal, _, _) = open_with(dir, options);
+    for i in 0..records {
+        let lsn = wal
+            .append(
+                Table::Spans,
+                spans(1, &format!("lsn{}", first_lsn + i as u64)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(lsn, first_lsn + i as u64);
+    }
+    wal.close().await.unwrap();
+    only_nonempty_segment(dir)
+}
+
+#[tokio::test]
+async fn a_reused_file_ends_at_its_end_marker_and_a_write_torn_over_old_bytes_is_a_torn_tail() {
+    let (old_dir, new_dir) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    // What an earlier use left: large records with low LSNs.
+    let (_, old) = {
+        let (wal, _, _) = open(old_dir.path());
+        for i in 0..3 {
+            wal.append(Table::Spans, spans(40, &format!("old{i}")))
+                .await
+                .unwrap();
+        }
+        wal.close().await.unwrap();
+        only_nonempty_segment(old_dir.path())
+    };
+    let (path, new) = segment_with(new_dir.path(), 100, 2).await;
+    assert!(old.len() > new.len() + 4096);
+    let reused = |written: usize| [&new[..written], &old[written..]].concat();
+
+    let recovery = scan_segment(&path, 100, &reused(new.len())).unwrap();
+    assert_eq!(tags(&recovery), ["lsn100", "lsn101"]);
+    assert!(recovery.damage.is_empty(), "{:?}", recovery.damage);
+
+    // The last group's write cut short at any byte (record or marker):
+    // what came before is read, the rest is one torn tail to the end. (Where
+    // the old bytes happen to equal the new ones, the cut is invisible.)
+    let (last_offset, last_len) = record_ranges(&new)[1];
+    let marker_at = last_offset + last_len;
+    let mut tears = 0;
+    // Every byte of the header and the marker, every fifth of the payload
+    // (debug builds decode slowly).
+    let cuts = (last_offset + 1..new.len())
+        .filter(|&at| at < last_offset + RECORD_HEADER_LEN || at >= marker_at - 8 || at % 5 == 0);
+    for written in cuts {
+        let data = reused(written);
+        let recovery = scan_segment(&path, 100, &data).unwrap();
+        let intact = |from: usize, to: usize| data[from..to] == new[from..to];
+        let (expected, torn_from): (&[&str], _) = if intact(last_offset, new.len()) {
+            (&["lsn100", "lsn101"], None)
+        } else if intact(last_offset, marker_at) {
+            (&["lsn100", "lsn101"], Some(marker_at))
+        } else {
+            (&["lsn100"], Some(last_offset))
+        };
+        assert_eq!(tags(&recovery), expected, "written {written}");
+        let damage: Vec<_> = recovery
+            .damage
+            .iter()
+            .map(|d| (d.kind, d.offset, d.bytes))
+            .collect();
+        let expected_damage: Vec<_> = torn_from
+            .map(|from| {
+                let bytes = (data.len() - from) as u64;
+                (DamageKind::TornTail, from as u64, bytes)
+            })
+            .into_iter()
+            .collect();
+        assert_eq!(damage, expected_damage, "written {written}");
+        tears += usize::from(torn_from.is_some());
+    }
+    assert!(tears > last_len / 10, "only {tears} cuts visible");
+
+    // An end marker left by another segment does not end this one.
+    let mut foreign = reused(new.len());
+    foreign[marker_at..new.len()].copy_from_slice(&end_marker(7, 102));
+    let recovery = scan_segment(&path, 100, &foreign).unwrap();
+    assert_eq!(tags(&recovery), ["lsn100", "lsn101"]);
+    assert_eq!(recovery.damage.len(), 1);
+    assert_eq!(recovery.damage[0].kind, DamageKind::TornTail);
+    assert_eq!(recovery.damage[0].offset, marker_at as u64);
+}
+
+#[tokio::test]
+async fn records_behind_an_end_marker_are_read_and_the_gap_reported() {
+    // A power loss can keep the end of a commit group but not its start,
+    // which would have overwritten the previous group's end marker.
+    let dir = TempDir::new().unwrap();
+    let (path, data) = segment_with(dir.path(), 100, 3).await;
+    let ranges = record_ranges(&data);
+    let (second, _) = ranges[1];
+    let mut lost_start = data.clone();
+    lost_start[second..second + END_MARKER_LEN].copy_from_slice(&end_marker(100, 101));
+    let recovery = scan_segment(&path, 100, &lost_start).unwrap();
+    assert_eq!(tags(&recovery), ["lsn100", "lsn102"]);
+    assert_eq!(recovery.damage.len(), 1);
+    let damage = &recovery.damage[0];
+    assert_eq!(damage.kind, DamageKind::BadRecordHeader);
+    assert_eq!(
+        (damage.offset, damage.bytes),
+        (second as u64, ranges[1].1 as u64)
+    );
 }
 
 #[tokio::test]
@@ -752,6 +965,18 @@ fn crash_child() {
                 }
             });
         }
+        // Truncates the log behind the appends, as the store does after a
+        // flush, so that kills also land while segments are retired and
+        // reused. The line comes first: a kill may follow the truncation.
+        let truncating = wal.clone();
+        tasks.spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                let below = truncating.stats().durable_lsn.saturating_sub(40);
+                println!("truncating {below}");
+                truncating.truncate_before(below).unwrap();
+            }
+        });
         tasks.join_next().await;
     });
 }
@@ -764,10 +989,10 @@ fn small_crash_segments() -> WalOptions {
     }
 }
 
-/// Kills a child that appends concurrently with SIGKILL at random moments,
-/// 20 times, and checks after each restart that every acknowledged append
-/// is there, once, with its contents; the only damage a kill may leave is a
-/// torn tail.
+/// Kills a child that appends concurrently (and truncates behind its
+/// appends) with SIGKILL at random moments, 20 times, and checks after each
+/// restart that every acknowledged append not truncated is there, once,
+/// with its contents; the only damage a kill may leave is a torn tail.
 #[test]
 fn acknowledged_appends_survive_sigkill() {
     const KILLS: usize = 20;
@@ -789,7 +1014,10 @@ fn acknowledged_appends_survive_sigkill() {
         .build()
         .unwrap();
     let mut acked: BTreeMap<Lsn, String> = BTreeMap::new();
+    // Records below this LSN may have been truncated.
+    let mut truncated_below: Lsn = 0;
     let mut torn = HashSet::new();
+    let mut recycled = 0;
     for run in 0..KILLS {
         let mut child = Command::new(&exe)
             .args([
@@ -806,11 +1034,13 @@ fn acknowledged_appends_survive_sigkill() {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let record = |line: &str, acked: &mut BTreeMap<Lsn, String>| {
+        let record = |line: &str, acked: &mut BTreeMap<Lsn, String>, below: &mut Lsn| {
             if let Some(rest) = line.strip_prefix("ack ") {
                 let (lsn, tag) = rest.split_once(' ').unwrap();
                 let previous = acked.insert(lsn.parse().unwrap(), tag.to_owned());
                 assert!(previous.is_none(), "lsn {lsn} acknowledged twice");
+            } else if let Some(lsn) = line.strip_prefix("truncating ") {
+                *below = (*below).max(lsn.parse().unwrap());
             }
         };
         // Kill after a random number of acknowledgements (sometimes none,
@@ -823,13 +1053,13 @@ fn acknowledged_appends_survive_sigkill() {
             if line.starts_with("ack ") {
                 seen += 1;
             }
-            record(&line, &mut acked);
+            record(&line, &mut acked, &mut truncated_below);
         }
         child.kill().unwrap();
         child.wait().unwrap();
         // Acknowledgements printed before the kill are still in the pipe.
         for line in lines {
-            record(&line.unwrap(), &mut acked);
+            record(&line.unwrap(), &mut acked, &mut truncated_below);
         }
 
         let apply: Arc<dyn Apply> = Arc::new(Applied::default());
@@ -851,20 +1081,27 @@ fn acknowledged_appends_survive_sigkill() {
         let tags: HashSet<_> = recovered.values().collect();
         assert_eq!(tags.len(), recovered.len(), "run {run}: a record twice");
         for (lsn, tag) in &acked {
-            assert_eq!(
-                recovered.get(lsn),
-                Some(tag),
-                "run {run}: acknowledged lsn {lsn} lost"
-            );
+            if *lsn >= truncated_below {
+                assert_eq!(
+                    recovered.get(lsn),
+                    Some(tag),
+                    "run {run}: acknowledged lsn {lsn} lost"
+                );
+            } else if let Some(found) = recovered.get(lsn) {
+                assert_eq!(found, tag, "run {run}: lsn {lsn}");
+            }
         }
+        recycled += wal.stats().recycled_segments;
         runtime.block_on(wal.close()).unwrap();
     }
     println!(
-        "{KILLS} SIGKILLs: {} appends acknowledged, all found; {} torn tails reported",
+        "{KILLS} SIGKILLs: {} appends acknowledged, all found unless truncated; \
+         {} torn tails reported; {recycled} segments reused by the reopens",
         acked.len(),
         torn.len()
     );
     assert!(!acked.is_empty());
+    assert!(recycled > 0, "no reopen reused a truncated segment");
 }
 
 /// Rebuilds `spans(2, tag)` from a source that is the tag's bytes; refuses
