@@ -1034,13 +1034,22 @@ fn acknowledged_appends_survive_sigkill() {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // Notes an acknowledgement or a truncation; true for an ack.
         let record = |line: &str, acked: &mut BTreeMap<Lsn, String>, below: &mut Lsn| {
+            // The child's first line follows libtest's "test <name> ... ".
+            let line = line
+                .rsplit_once(" ... ")
+                .map_or(line, |(_, printed)| printed);
             if let Some(rest) = line.strip_prefix("ack ") {
                 let (lsn, tag) = rest.split_once(' ').unwrap();
                 let previous = acked.insert(lsn.parse().unwrap(), tag.to_owned());
                 assert!(previous.is_none(), "lsn {lsn} acknowledged twice");
-            } else if let Some(lsn) = line.strip_prefix("truncating ") {
-                *below = (*below).max(lsn.parse().unwrap());
+                true
+            } else {
+                if let Some(lsn) = line.strip_prefix("truncating ") {
+                    *below = (*below).max(lsn.parse().unwrap());
+                }
+                false
             }
         };
         // Kill after a random number of acknowledgements (sometimes none,
@@ -1049,11 +1058,9 @@ fn acknowledged_appends_survive_sigkill() {
         let mut seen = 0;
         while seen < target {
             let Some(line) = lines.next() else { break };
-            let line = line.unwrap();
-            if line.starts_with("ack ") {
+            if record(&line.unwrap(), &mut acked, &mut truncated_below) {
                 seen += 1;
             }
-            record(&line, &mut acked, &mut truncated_below);
         }
         child.kill().unwrap();
         child.wait().unwrap();
@@ -1085,7 +1092,7 @@ fn acknowledged_appends_survive_sigkill() {
                 assert_eq!(
                     recovered.get(lsn),
                     Some(tag),
-                    "run {run}: acknowledged lsn {lsn} lost"
+                    "run {run}: acknowledged lsn {lsn} lost (truncated below {truncated_below})"
                 );
             } else if let Some(found) = recovered.get(lsn) {
                 assert_eq!(found, tag, "run {run}: lsn {lsn}");
