@@ -91,8 +91,9 @@
 //! future zero-copy replay.
 //!
 //! A new segment is written as `<first-lsn>.wal.tmp` (header, end marker,
-//! fsync), renamed into place, and the directory is fsynced; a leftover
-//! `.tmp` never holds records and is deleted on open. The committer starts a
+//! fsync), or over a free segment (see below), renamed into place, and the
+//! directory is fsynced; a leftover `.tmp` never holds records and is
+//! deleted on open. The committer starts a
 //! new segment when the current one has reached [`WalOptions::segment_size`],
 //! and on every open: nothing is ever appended after bytes that a crash may
 //! have torn.
