@@ -95,15 +95,21 @@ fn small_segments() -> WalOptions {
     }
 }
 
-/// The segment files of `dir`, in LSN order.
-fn segments(dir: &Path) -> Vec<PathBuf> {
+/// The files of `dir` whose names end with `suffix`, sorted (so in LSN
+/// order).
+fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "wal"))
+        .filter(|path| path.to_str().unwrap().ends_with(suffix))
         .collect();
     paths.sort();
     paths
+}
+
+/// The segment files of `dir`, in LSN order.
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    files_ending(dir, ".wal")
 }
 
 /// (offset, length) of every record of an undamaged segment, which ends
@@ -122,13 +128,7 @@ fn record_ranges(data: &[u8]) -> Vec<(usize, usize)> {
 
 /// The segment files kept for reuse in `dir`.
 fn free_segments(dir: &Path) -> Vec<PathBuf> {
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.to_str().unwrap().ends_with(".wal.free"))
-        .collect();
-    paths.sort();
-    paths
+    files_ending(dir, ".wal.free")
 }
 
 /// Length of a segment without records: its header and end marker.
