@@ -209,7 +209,7 @@ impl DecodedRequest {
             },
             ConvertError::Arrow(e) => Error::Internal(format!("building the {signal} batch: {e}")),
         })?;
-        converted.sightings = labels.sightings.clone();
+        converted.sightings.extend_from_slice(&labels.sightings);
         Ok(converted)
     }
 }

@@ -47,6 +47,7 @@ use crate::signal::Signal;
 
 pub(crate) use attributes::Lookups;
 pub use records::Labels;
+pub(crate) use records::SpanLabels;
 
 /// A cohort of a [`Labeler`], by index into its names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

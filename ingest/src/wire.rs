@@ -32,7 +32,7 @@ mod traces;
 mod value;
 
 pub use fields::WireError;
-pub use logs::{LogRecord, ResourceLogs, ScopeLogs};
+pub use logs::{LogRecord, LogRecordLabel, ResourceLogs, ScopeLogs};
 pub use request::{Kind, Logs, LogsRequest, Request, TraceRequest, Traces};
 pub use traces::{Event, Link, ResourceSpans, ScopeSpans, Span, Status};
 pub use value::{

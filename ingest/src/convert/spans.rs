@@ -17,11 +17,12 @@ use super::columns::{
 };
 use super::resource::{ResourceInfo, ScopeInfo};
 use super::{ConvertError, Converted, Rejections, nanos};
-use crate::label::{Labeler, Labels};
+use crate::label::{Labeler, Labels, SpanLabels};
 use crate::wire::{Event, KeyValue, Link, Repeated, Span, TraceRequest, Value};
 
 /// Converts a trace export request into a `spans` batch; `labels` are the
-/// request's labels from [`Labeler::label_traces`].
+/// request's labels from [`Labels::of`]. With rules configured, each span
+/// is labelled here, from the attributes read for its columns.
 pub fn convert_spans(
     request: &TraceRequest,
     labeler: &Labeler,
@@ -32,18 +33,23 @@ pub fn convert_spans(
     let mut rejections = Rejections::default();
     let mut scratch = String::new();
     let mut attributes = Vec::new();
-    let mut index = 0;
+    let mut by_rules = labels
+        .spans_in_conversion()
+        .then(|| SpanLabels::new(labeler));
 
     for resource_spans in request.try_resources() {
         let resource_spans = resource_spans?;
         let resource = ResourceInfo::new(resource_spans.resource)?;
+        if let Some(by_rules) = &mut by_rules {
+            by_rules.resource(resource_spans.resource.attributes);
+        }
         for scope_spans in resource_spans.scope_spans.try_iter() {
             let scope_spans = scope_spans?;
             let scope = ScopeInfo::new(scope_spans.scope)?;
             for span in scope_spans.spans.try_iter() {
                 let span = span?;
-                index += 1;
-                // Read once, used for the promoted columns and the map.
+                // Read once, used for the promoted columns, the map and
+                // the rules.
                 read_attributes(span.attributes, &mut attributes)?;
                 span.events.validate()?;
                 span.links.validate()?;
@@ -51,17 +57,23 @@ pub fn convert_spans(
                     rejections.reject(|| format!("span {:?}: {reason}", span.name));
                     continue;
                 }
-                let label = labels.record(
-                    labeler,
-                    index - 1,
-                    span.trace_id,
-                    resource.version.as_deref(),
-                );
+                let version = resource.version.as_deref();
+                let label = match &mut by_rules {
+                    Some(by_rules) => {
+                        let id =
+                            by_rules.label(span.trace_id, span.start_time_unix_nano, &attributes);
+                        (&**labeler.name(id), version)
+                    }
+                    // Without rules, its flag.
+                    None => labels.record(labeler, 0, span.trace_id, version),
+                };
                 columns.append(&span, &attributes, &resource, &scope, label, &mut scratch);
             }
         }
     }
-    Ok(rejections.into_converted(columns.finish()?)?)
+    let mut converted = rejections.into_converted(columns.finish()?)?;
+    converted.sightings = by_rules.map(SpanLabels::into_sightings).unwrap_or_default();
+    Ok(converted)
 }
 
 fn validate(span: &Span<'_>) -> Result<(), String> {

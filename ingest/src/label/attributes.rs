@@ -8,7 +8,7 @@
 //! other values are rendered as text exactly as they are stored (ints in
 //! decimal, …), small ones in place without allocating.
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 
 use grayscope_core::cohort::{BAGGAGE_HEADER_ATTRIBUTES, BAGGAGE_PREFIX, baggage_value};
 use grayscope_core::rule::{Attributes, Rule};
@@ -21,6 +21,17 @@ use crate::wire::{self, Value};
 pub(crate) struct Lookups {
     /// Sorted, without duplicates.
     names: Box<[Box<str>]>,
+    /// What a record's attributes are searched for, in one walk: every
+    /// name, the key a `baggage.` name falls back to, and (when there is a
+    /// `baggage.` name) the baggage header attributes. Sorted, without
+    /// duplicates.
+    keys: Box<[Box<str>]>,
+    /// Per name: the slot (index in `keys`) of the name itself, and of
+    /// the key it falls back to.
+    slots: Box<[(usize, Option<usize>)]>,
+    /// The slots of [`BAGGAGE_HEADER_ATTRIBUTES`], in that order; empty
+    /// when no name reads baggage.
+    headers: Box<[usize]>,
 }
 
 impl Lookups {
@@ -30,8 +41,36 @@ impl Lookups {
             .collect();
         names.sort_unstable();
         names.dedup();
+        let baggage = names.iter().filter_map(|n| n.strip_prefix(BAGGAGE_PREFIX));
+        let any_baggage = baggage.clone().next().is_some();
+        let headers = BAGGAGE_HEADER_ATTRIBUTES
+            .iter()
+            .filter(|_| any_baggage)
+            .copied();
+        let mut keys: Vec<Box<str>> = names
+            .iter()
+            .cloned()
+            .chain(baggage.chain(headers).map(Box::from))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let slot = |key: &str| keys.binary_search_by(|k| (**k).cmp(key)).ok();
+        let slots = names
+            .iter()
+            .filter_map(|n| {
+                let fallback = n.strip_prefix(BAGGAGE_PREFIX).and_then(slot);
+                Some((slot(n)?, fallback))
+            })
+            .collect();
+        let headers = BAGGAGE_HEADER_ATTRIBUTES
+            .iter()
+            .filter_map(|h| slot(h).filter(|_| any_baggage))
+            .collect();
         Lookups {
             names: names.into(),
+            keys: keys.into(),
+            slots,
+            headers,
         }
     }
 
@@ -41,13 +80,23 @@ impl Lookups {
 
     #[inline]
     fn index(&self, key: &str) -> Option<usize> {
-        if self.names.len() <= 16 {
-            self.names
-                .iter()
-                .position(|n| n.len() == key.len() && **n == *key)
-        } else {
-            self.names.binary_search_by(|n| (**n).cmp(key)).ok()
-        }
+        search(&self.names, key.as_bytes())
+    }
+}
+
+/// The position of `key` in `sorted`: a scan for a few, a binary search
+/// for more.
+#[inline]
+fn search(sorted: &[Box<str>], key: &[u8]) -> Option<usize> {
+    if sorted.len() <= 16 {
+        // Length and last byte first: most attribute names differ there,
+        // and comparing them costs no call.
+        sorted.iter().position(|n| {
+            let n = n.as_bytes();
+            n.len() == key.len() && n.last() == key.last() && n == key
+        })
+    } else {
+        sorted.binary_search_by(|n| n.as_bytes().cmp(key)).ok()
     }
 }
 
@@ -118,13 +167,13 @@ fn find<'a>(attributes: wire::Attributes<'a>, key: &str) -> Option<Value<'a>> {
     attributes.find(key)
 }
 
-type Cell<'a> = OnceCell<Option<Text<'a>>>;
+type TextCell<'a> = OnceCell<Option<Text<'a>>>;
 
 /// A resource's attributes, each looked-up name resolved once for all of
 /// the resource's records.
 pub(crate) struct ResourceValues<'a> {
     attributes: wire::Attributes<'a>,
-    cells: Box<[Cell<'a>]>,
+    cells: Box<[TextCell<'a>]>,
 }
 
 impl<'a> ResourceValues<'a> {
@@ -155,18 +204,47 @@ enum Resolved<'a> {
 }
 
 /// The memo cells of one record, reused from record to record.
-pub(crate) struct RecordCells<'a>(Box<[OnceCell<Resolved<'a>>]>);
+pub(crate) struct RecordCells<'a> {
+    resolved: Box<[OnceCell<Resolved<'a>>]>,
+    /// The record's first value of each of [`Lookups::keys`], all read in
+    /// one walk of its attributes, on first need.
+    found: Box<[Cell<Option<Value<'a>>>]>,
+    walked: Cell<bool>,
+}
 
 impl<'a> RecordCells<'a> {
     pub(crate) fn new(lookups: &Lookups) -> Self {
-        RecordCells((0..lookups.len()).map(|_| OnceCell::new()).collect())
+        RecordCells {
+            resolved: (0..lookups.len()).map(|_| OnceCell::new()).collect(),
+            found: (0..lookups.keys.len()).map(|_| Cell::new(None)).collect(),
+            walked: Cell::new(false),
+        }
+    }
+
+    /// Takes the record's own values from its attributes, read already:
+    /// no walk of its encoding is needed then.
+    pub(crate) fn fill(&mut self, lookups: &Lookups, attributes: &[wire::KeyValue<'a>]) {
+        self.walked.set(true);
+        for attribute in attributes {
+            if let Some(slot) = search(&lookups.keys, attribute.key.as_bytes()) {
+                let cell = &self.found[slot];
+                if cell.get().is_none() {
+                    cell.set(Some(attribute.value));
+                }
+            }
+        }
     }
 
     /// Forgets the previous record.
     #[inline]
     pub(crate) fn clear(&mut self) {
-        for cell in self.0.iter_mut() {
+        for cell in self.resolved.iter_mut() {
             cell.take();
+        }
+        if self.walked.replace(false) {
+            for cell in self.found.iter() {
+                cell.set(None);
+            }
         }
     }
 }
@@ -181,9 +259,36 @@ pub(crate) struct RecordAttributes<'l, 'a> {
 }
 
 impl<'a> RecordAttributes<'_, 'a> {
+    /// The record's own value of the key in `slot`, if it has that
+    /// attribute. The first call reads every slot in one walk, parsing
+    /// only the values it keeps.
+    fn found(&self, slot: usize) -> Option<Value<'a>> {
+        let cells = self.cells;
+        if !cells.walked.replace(true) {
+            let mut wanted = cells.found.len();
+            for (key, value) in self.record.entries() {
+                let Some(cell) = search(&self.lookups.keys, key).map(|s| &cells.found[s]) else {
+                    continue;
+                };
+                if cell.get().is_some() {
+                    continue;
+                }
+                // Damage ends the walk, as it ends `Attributes::find`'s.
+                let Some(value) = value.read() else { break };
+                cell.set(Some(value));
+                wanted -= 1;
+                if wanted == 0 {
+                    break;
+                }
+            }
+        }
+        cells.found[slot].get()
+    }
+
     fn resolve(&self, index: usize) -> Resolved<'a> {
         let name = &*self.lookups.names[index];
-        if let Some(text) = self.scratch.text(find(self.record, name)) {
+        let (own, fallback) = self.lookups.slots[index];
+        if let Some(text) = self.scratch.text(self.found(own)) {
             return Resolved::Own(text);
         }
         if self
@@ -196,8 +301,8 @@ impl<'a> RecordAttributes<'_, 'a> {
         let Some(key) = name.strip_prefix(BAGGAGE_PREFIX) else {
             return Resolved::Missing;
         };
-        for header in BAGGAGE_HEADER_ATTRIBUTES {
-            let Some(value) = find(self.record, header) else {
+        for &header in &self.lookups.headers {
+            let Some(value) = self.found(header) else {
                 continue;
             };
             let found = match value {
@@ -220,7 +325,10 @@ impl<'a> RecordAttributes<'_, 'a> {
                 return Resolved::Own(text);
             }
         }
-        match self.scratch.text(find(self.record, key)) {
+        match self
+            .scratch
+            .text(fallback.and_then(|slot| self.found(slot)))
+        {
             Some(text) => Resolved::Own(text),
             None => Resolved::Missing,
         }
@@ -231,7 +339,7 @@ impl Attributes for RecordAttributes<'_, '_> {
     #[inline]
     fn get(&self, key: &str) -> Option<&str> {
         let index = self.lookups.index(key)?;
-        match self.cells.0[index].get_or_init(|| self.resolve(index)) {
+        match self.cells.resolved[index].get_or_init(|| self.resolve(index)) {
             Resolved::Missing => None,
             Resolved::Own(text) => Some(text.as_str()),
             Resolved::Resource => self.resource.get(self.lookups, index, self.scratch),
@@ -299,6 +407,9 @@ mod tests {
         let resource = encoded(resource);
         let from_wire = answers(names, wire_list(&record), wire_list(&resource));
         assert_eq!(from_proto, from_wire);
+        let read: Vec<wire::KeyValue> = wire_list(&record).iter().collect();
+        let from_read = answers_read(names, &read, wire_list(&resource));
+        assert_eq!(from_proto, from_read);
         from_proto
     }
 
@@ -322,6 +433,25 @@ mod tests {
         record: wire::Attributes<'_>,
         resource: wire::Attributes<'_>,
     ) -> Vec<Option<String>> {
+        answer(names, record, None, resource)
+    }
+
+    /// The same for a record whose attributes the converter read already
+    /// ([`RecordCells::fill`]).
+    fn answers_read(
+        names: &[&str],
+        record: &[wire::KeyValue<'_>],
+        resource: wire::Attributes<'_>,
+    ) -> Vec<Option<String>> {
+        answer(names, wire::Attributes::default(), Some(record), resource)
+    }
+
+    fn answer<'a>(
+        names: &[&str],
+        record: wire::Attributes<'a>,
+        read: Option<&[wire::KeyValue<'a>]>,
+        resource: wire::Attributes<'a>,
+    ) -> Vec<Option<String>> {
         let rule = Rule::parse(
             &names
                 .iter()
@@ -333,7 +463,10 @@ mod tests {
         let lookups = Lookups::new(std::iter::once(&rule));
         let scratch = Scratch::default();
         let resource = ResourceValues::new(&lookups, resource);
-        let cells = RecordCells::new(&lookups);
+        let mut cells = RecordCells::new(&lookups);
+        if let Some(read) = read {
+            cells.fill(&lookups, read);
+        }
         let attrs = RecordAttributes {
             lookups: &lookups,
             record,

@@ -13,7 +13,7 @@ use super::{CohortId, Labeler};
 use crate::convert::DecodedRequest;
 use crate::convert::value_text;
 use crate::join::{Sighting, TraceLabel, trace_key};
-use crate::wire::{Attributes, LogsRequest, Resource, TraceRequest};
+use crate::wire::{self, Attributes, LogsRequest, Resource};
 
 /// How one record's cohort was decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,9 @@ pub struct Labels {
     /// id's flag alone: the converter reads it off the record it has in
     /// hand, and the request is not walked twice.
     by_flag: bool,
+    /// Spans with rules configured: the converter labels each span with a
+    /// [`SpanLabels`] and ignores `records`.
+    spans_in_conversion: bool,
     /// One per exemplar, data point after data point.
     exemplars: Vec<Decision>,
     /// Traces whose records may still get their spans (sampled): the
@@ -49,7 +52,12 @@ impl Labels {
     /// Labels every record of a decoded request.
     pub(crate) fn of(request: &DecodedRequest, labeler: &Labeler) -> Labels {
         match request {
-            DecodedRequest::Traces(request) => labeler.label_traces(request),
+            // Spans wait for nothing: the converter labels them as it reads
+            // them ([`SpanLabels`]), from the attributes it reads anyway.
+            DecodedRequest::Traces(_) => Labels {
+                spans_in_conversion: labeler.has_rules(),
+                ..Labels::by_flag()
+            },
             DecodedRequest::Logs(request) => labeler.label_logs(request),
             DecodedRequest::Metrics(request) => labeler.label_metrics(request),
         }
@@ -72,6 +80,12 @@ impl Labels {
     /// Whether there were none.
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
+    }
+
+    /// Whether the converter labels the spans itself, with
+    /// [`SpanLabels`].
+    pub(crate) fn spans_in_conversion(&self) -> bool {
+        self.spans_in_conversion
     }
 
     /// The traces the request may wait for.
@@ -177,6 +191,22 @@ impl<'l, 'a> Evaluator<'l, 'a> {
     #[inline]
     fn rule(&mut self, record: Attributes<'a>, resource: &ResourceValues<'a>) -> Option<CohortId> {
         self.cells.clear();
+        self.evaluate(record, resource)
+    }
+
+    /// The same for a record whose attributes were read already.
+    #[inline]
+    fn rule_read(
+        &mut self,
+        record: &[wire::KeyValue<'a>],
+        resource: &ResourceValues<'a>,
+    ) -> Option<CohortId> {
+        self.cells.clear();
+        self.cells.fill(self.labeler.lookups(), record);
+        self.evaluate(Attributes::default(), resource)
+    }
+
+    fn evaluate(&self, record: Attributes<'a>, resource: &ResourceValues<'a>) -> Option<CohortId> {
         let attrs = RecordAttributes {
             lookups: self.labeler.lookups(),
             record,
@@ -188,55 +218,89 @@ impl<'l, 'a> Evaluator<'l, 'a> {
     }
 }
 
-impl Labeler {
-    /// Labels every span of a trace export request: flag, else the first
-    /// matching rule, else `baseline`.
-    pub fn label_traces(&self, request: &TraceRequest) -> Labels {
-        if !self.has_rules() {
-            return Labels::by_flag();
+/// Labels a trace request's spans one at a time, as the converter reads
+/// them: a span's flag, else the first rule that matches it, else
+/// `baseline`. Notes, per trace, the cohort its spans were given
+/// ([`Sighting`]), for the log records and exemplars that join it.
+pub(crate) struct SpanLabels<'l, 'a> {
+    labeler: &'l Labeler,
+    eval: Evaluator<'l, 'a>,
+    resource: Option<SpanResource<'a>>,
+    sightings: Vec<Sighting>,
+}
+
+/// The resource of the spans being labelled.
+struct SpanResource<'a> {
+    attributes: Attributes<'a>,
+    values: ResourceValues<'a>,
+    /// Its `service.version`, read at the first sighting.
+    version: Option<Option<Arc<str>>>,
+}
+
+impl<'l, 'a> SpanLabels<'l, 'a> {
+    pub(crate) fn new(labeler: &'l Labeler) -> Self {
+        SpanLabels {
+            labeler,
+            eval: Evaluator::new(labeler),
+            resource: None,
+            sightings: Vec::new(),
         }
-        let mut labels = Labels::default();
-        let mut eval = Evaluator::new(self);
-        for resource_spans in request.resources() {
-            let attributes = resource_spans.resource.attributes;
-            let resource = ResourceValues::new(self.lookups(), attributes);
-            let mut version = None;
-            for span in resource_spans
-                .scope_spans
-                .iter()
-                .flat_map(|s| s.spans.iter())
-            {
-                if let Some(id) = self.flag_cohort(span.trace_id) {
-                    labels.records.push(Decision::Cohort(id));
-                    continue;
-                }
-                let rule = eval.rule(span.attributes, &resource);
-                labels
-                    .records
-                    .push(Decision::Cohort(rule.unwrap_or(CohortId::BASELINE)));
-                if let Some(key) = trace_key(span.trace_id) {
-                    let cohort = rule.map(|id| self.name(id).clone());
-                    let start = i64::try_from(span.start_time_unix_nano).unwrap_or(i64::MAX);
-                    let last = labels.sightings.last();
-                    if last.is_none_or(|l| l.key != key || l.label.cohort != cohort) {
-                        let version = version
-                            .get_or_insert_with(|| resource_version(attributes))
-                            .clone();
-                        labels.sightings.push(Sighting {
-                            key,
-                            label: TraceLabel {
-                                cohort,
-                                version,
-                                start,
-                            },
-                        });
-                    }
-                }
-            }
-        }
-        labels.finish()
     }
 
+    /// The spans that follow are of a resource with `attributes`.
+    pub(crate) fn resource(&mut self, attributes: Attributes<'a>) {
+        self.resource = Some(SpanResource {
+            attributes,
+            values: ResourceValues::new(self.labeler.lookups(), attributes),
+            version: None,
+        });
+    }
+
+    /// The cohort of a span of trace `trace_id` that started at
+    /// `start_unix_nano`, whose attributes are `attributes`.
+    pub(crate) fn label(
+        &mut self,
+        trace_id: &[u8],
+        start_unix_nano: u64,
+        attributes: &[wire::KeyValue<'a>],
+    ) -> CohortId {
+        if let Some(id) = self.labeler.flag_cohort(trace_id) {
+            return id;
+        }
+        let resource = self.resource.get_or_insert_with(|| SpanResource {
+            attributes: Attributes::default(),
+            values: ResourceValues::new(self.labeler.lookups(), Attributes::default()),
+            version: None,
+        });
+        let rule = self.eval.rule_read(attributes, &resource.values);
+        if let Some(key) = trace_key(trace_id) {
+            let cohort = rule.map(|id| self.labeler.name(id).clone());
+            let last = self.sightings.last();
+            if last.is_none_or(|l| l.key != key || l.label.cohort != cohort) {
+                let version = resource
+                    .version
+                    .get_or_insert_with(|| resource_version(resource.attributes))
+                    .clone();
+                self.sightings.push(Sighting {
+                    key,
+                    label: TraceLabel {
+                        cohort,
+                        version,
+                        start: i64::try_from(start_unix_nano).unwrap_or(i64::MAX),
+                    },
+                });
+            }
+        }
+        rule.unwrap_or(CohortId::BASELINE)
+    }
+
+    /// What the labelled spans said about their traces.
+    pub(crate) fn into_sightings(self) -> Vec<Sighting> {
+        self.sightings
+    }
+}
+
+impl Labeler {
     /// Labels every log record of a logs export request: flag, else the
     /// first matching rule, else its trace's cohort (when rules are
     /// configured), else `baseline`.
@@ -251,7 +315,7 @@ impl Labeler {
             for record in resource_logs
                 .scope_logs
                 .iter()
-                .flat_map(|s| s.log_records.iter())
+                .flat_map(|s| s.log_records.read_as::<wire::LogRecordLabel>().iter())
             {
                 if let Some(id) = self.flag_cohort(record.trace_id) {
                     labels.records.push(Decision::Cohort(id));

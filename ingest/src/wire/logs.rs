@@ -133,3 +133,40 @@ impl<'a> Message<'a> for LogRecord<'a> {
         self.attributes.validate()
     }
 }
+
+/// What labelling reads of a log record: its trace, flags and attributes.
+/// The rest (the body above all) is skipped unread; the converter reads
+/// and checks it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogRecordLabel<'a> {
+    /// The record's attributes.
+    pub attributes: Attributes<'a>,
+    /// W3C trace flags.
+    pub flags: u32,
+    /// Empty, or 16 bytes.
+    pub trace_id: &'a [u8],
+}
+
+impl<'a> Message<'a> for LogRecordLabel<'a> {
+    #[inline]
+    fn parse(bytes: &'a [u8]) -> Result<Self, WireError> {
+        const AT: &str = "LogRecord";
+        let mut record = LogRecordLabel::default();
+        let mut attributes = Stretch::default();
+        for_each_field(bytes, |tag, field, start, end| {
+            match tag {
+                6 => note(&mut attributes, field, start, end, (AT, "attributes"))?,
+                8 => record.flags = field.fixed32((AT, "flags"))?,
+                9 => record.trace_id = field.bytes((AT, "trace_id"))?,
+                _ => {}
+            }
+            Ok(())
+        })?;
+        record.attributes = Attributes::Wire(Repeated::new(bytes, attributes, 6));
+        Ok(record)
+    }
+
+    fn validate(&self) -> Result<(), WireError> {
+        self.attributes.validate()
+    }
+}

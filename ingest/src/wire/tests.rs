@@ -227,7 +227,9 @@ fn normalize_list(list: &mut [ProtoKeyValue]) {
 }
 
 fn normalize_value(value: &mut Option<AnyValue>) {
-    if value.as_ref().is_some_and(|v| v.value.is_none()) {
+    // A string table index (profiles only) is read as no value.
+    let empty = |v: &AnyValue| matches!(v.value, None | Some(ProtoValue::StringValueStrindex(_)));
+    if value.as_ref().is_some_and(empty) {
         *value = None;
     }
 }

@@ -100,6 +100,16 @@ impl<'a, T: Message<'a> + 'a> Repeated<'a, T> {
             })
     }
 
+    /// The same elements, read as another message: a view that reads
+    /// fewer of their fields.
+    pub(crate) fn read_as<U: Message<'a> + 'a>(self) -> Repeated<'a, U> {
+        Repeated {
+            bytes: self.bytes,
+            tag: self.tag,
+            of: PhantomData,
+        }
+    }
+
     /// How many elements there are (up to any damage).
     pub fn len(&self) -> usize {
         self.messages().count()
@@ -345,9 +355,30 @@ impl<'a> Attributes<'a> {
     /// (its value may be [`Value::Empty`]).
     #[inline]
     pub fn find(self, key: &str) -> Option<Value<'a>> {
-        self.iter()
-            .find(|kv| kv.key.len() == key.len() && kv.key == key)
-            .map(|kv| kv.value)
+        self.entries()
+            .find(|(name, _)| *name == key.as_bytes())
+            .and_then(|(_, value)| value.read())
+    }
+
+    /// Each attribute's name as bytes, with its value still encoded: a
+    /// search reads only the value it wants, and checks no UTF-8 (a name
+    /// equal to a `&str` is valid UTF-8). Damage ends the walk, as in
+    /// [`Attributes::iter`].
+    #[inline]
+    pub(crate) fn entries(self) -> impl Iterator<Item = (&'a [u8], EncodedValue<'a>)> + 'a {
+        let (wire, proto) = match self {
+            Attributes::Wire(list) => (Some(list.messages().map_while(entry)), None),
+            Attributes::Proto(list) => (
+                None,
+                Some(list.iter().map(|kv| {
+                    let value = EncodedValue::Proto(Value::from_proto(kv.value.as_ref()));
+                    (kv.key.as_bytes(), value)
+                })),
+            ),
+        };
+        wire.into_iter()
+            .flatten()
+            .chain(proto.into_iter().flatten())
     }
 
     pub(crate) fn validate(&self) -> Result<(), WireError> {
@@ -356,6 +387,42 @@ impl<'a> Attributes<'a> {
             Attributes::Proto(_) => Ok(()),
         }
     }
+}
+
+/// An attribute's value as [`Attributes::entries`] gives it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum EncodedValue<'a> {
+    /// The encoded `AnyValue` (empty when the attribute has none).
+    Wire(&'a [u8]),
+    /// prost's, already decoded.
+    Proto(Value<'a>),
+}
+
+impl<'a> EncodedValue<'a> {
+    /// The value, or `None` when it does not parse.
+    #[inline]
+    pub(crate) fn read(self) -> Option<Value<'a>> {
+        match self {
+            EncodedValue::Wire(bytes) => Value::parse(bytes).ok(),
+            EncodedValue::Proto(value) => Some(value),
+        }
+    }
+}
+
+/// The name and encoded value of one encoded `KeyValue` (the last of each,
+/// as protobuf reads a repeated scalar); `None` when it is damaged.
+#[inline]
+fn entry(bytes: &[u8]) -> Option<(&[u8], EncodedValue<'_>)> {
+    let (mut key, mut value): (&[u8], &[u8]) = (&[], &[]);
+    for field in Fields::new(bytes) {
+        match field.ok()? {
+            (1, Field::Bytes(bytes)) => key = bytes,
+            (2, Field::Bytes(bytes)) => value = bytes,
+            (1 | 2, _) => return None,
+            _ => {}
+        }
+    }
+    Some((key, EncodedValue::Wire(value)))
 }
 
 /// The iterator of [`Attributes::iter`].
