@@ -15,10 +15,13 @@
 //! A record's `version` is its resource's `service.version`; a log record
 //! without one that takes its trace's cohort also takes its trace's version.
 //!
-//! Labelling is a pass over the decoded request before conversion
-//! ([`Labels`]): rules are evaluated straight over the OTLP `KeyValue`
-//! lists, reading only the attributes the rules name, without building a map
-//! per record ([`attributes`]).
+//! Rules are evaluated straight over the OTLP `KeyValue` lists, reading
+//! only the attributes the rules name, in one walk per record, without
+//! building a map ([`attributes`]). Spans are labelled by the converter as
+//! it reads them (`SpanLabels`), from the attributes it reads for its
+//! columns. Log records and data points are labelled in a pass before
+//! conversion ([`Labels`]), since a log record or an exemplar may have to
+//! wait for its trace's spans.
 //!
 //! The [`Labeler`] in use sits behind a [`Labeling`], which swaps it when
 //! the rules are reloaded; a request keeps the labeler it started with, and

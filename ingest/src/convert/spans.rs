@@ -21,7 +21,7 @@ use crate::label::{Labeler, Labels, SpanLabels};
 use crate::wire::{Event, KeyValue, Link, Repeated, Span, TraceRequest, Value};
 
 /// Converts a trace export request into a `spans` batch; `labels` are the
-/// request's labels from [`Labels::of`]. With rules configured, each span
+/// request's labels (`Labels::of`). With rules configured, each span
 /// is labelled here, from the attributes read for its columns.
 pub fn convert_spans(
     request: &TraceRequest,
