@@ -201,16 +201,14 @@ impl DecodedRequest {
                 (Signal::Metrics, convert_metrics(request, labeler, labels))
             }
         };
-        let mut converted = converted.map_err(|e| match e {
+        converted.map_err(|e| match e {
             ConvertError::Malformed(e) => Error::Decode {
                 signal,
                 encoding: Encoding::Protobuf,
                 source: Box::new(e),
             },
             ConvertError::Arrow(e) => Error::Internal(format!("building the {signal} batch: {e}")),
-        })?;
-        converted.sightings.extend_from_slice(&labels.sightings);
-        Ok(converted)
+        })
     }
 }
 

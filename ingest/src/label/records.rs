@@ -42,8 +42,6 @@ pub struct Labels {
     /// Traces whose records may still get their spans (sampled): the
     /// request may wait for these. Sorted, without duplicates.
     waits: Vec<u128>,
-    /// What the spans of this request say about their traces.
-    pub(crate) sightings: Vec<Sighting>,
     /// The traces this request's records join, once resolved.
     traces: HashMap<u128, TraceLabel>,
 }
