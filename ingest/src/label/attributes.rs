@@ -26,9 +26,9 @@ pub(crate) struct Lookups {
     /// `baggage.` name) the baggage header attributes. Sorted, without
     /// duplicates.
     keys: Box<[Box<str>]>,
-    /// Per name: the slot (index in `keys`) of the name itself, and of
-    /// the key it falls back to.
-    slots: Box<[(usize, Option<usize>)]>,
+    /// Per name: the slot (index in `keys`) of the name itself (always
+    /// there), and of the key it falls back to.
+    slots: Box<[(Option<usize>, Option<usize>)]>,
     /// The slots of [`BAGGAGE_HEADER_ATTRIBUTES`], in that order; empty
     /// when no name reads baggage.
     headers: Box<[usize]>,
@@ -57,10 +57,7 @@ impl Lookups {
         let slot = |key: &str| keys.binary_search_by(|k| (**k).cmp(key)).ok();
         let slots = names
             .iter()
-            .filter_map(|n| {
-                let fallback = n.strip_prefix(BAGGAGE_PREFIX).and_then(slot);
-                Some((slot(n)?, fallback))
-            })
+            .map(|n| (slot(n), n.strip_prefix(BAGGAGE_PREFIX).and_then(slot)))
             .collect();
         let headers = BAGGAGE_HEADER_ATTRIBUTES
             .iter()
@@ -288,7 +285,7 @@ impl<'a> RecordAttributes<'_, 'a> {
     fn resolve(&self, index: usize) -> Resolved<'a> {
         let name = &*self.lookups.names[index];
         let (own, fallback) = self.lookups.slots[index];
-        if let Some(text) = self.scratch.text(self.found(own)) {
+        if let Some(text) = self.scratch.text(own.and_then(|slot| self.found(slot))) {
             return Resolved::Own(text);
         }
         if self
