@@ -64,7 +64,8 @@ pub fn convert_spans(
                             by_rules.label(span.trace_id, span.start_time_unix_nano, &attributes);
                         (&**labeler.name(id), version)
                     }
-                    // Without rules, its flag.
+                    // Without rules, its flag: a trace request's labels
+                    // are by flag, and the index is not read.
                     None => labels.record(labeler, 0, span.trace_id, version),
                 };
                 columns.append(&span, &attributes, &resource, &scope, label, &mut scratch);

@@ -223,7 +223,7 @@ impl<'l, 'a> Evaluator<'l, 'a> {
 pub(crate) struct SpanLabels<'l, 'a> {
     labeler: &'l Labeler,
     eval: Evaluator<'l, 'a>,
-    resource: Option<SpanResource<'a>>,
+    resource: SpanResource<'a>,
     sightings: Vec<Sighting>,
 }
 
@@ -235,23 +235,29 @@ struct SpanResource<'a> {
     version: Option<Option<Arc<str>>>,
 }
 
+impl<'a> SpanResource<'a> {
+    fn new(labeler: &Labeler, attributes: Attributes<'a>) -> Self {
+        SpanResource {
+            attributes,
+            values: ResourceValues::new(labeler.lookups(), attributes),
+            version: None,
+        }
+    }
+}
+
 impl<'l, 'a> SpanLabels<'l, 'a> {
     pub(crate) fn new(labeler: &'l Labeler) -> Self {
         SpanLabels {
             labeler,
             eval: Evaluator::new(labeler),
-            resource: None,
+            resource: SpanResource::new(labeler, Attributes::default()),
             sightings: Vec::new(),
         }
     }
 
     /// The spans that follow are of a resource with `attributes`.
     pub(crate) fn resource(&mut self, attributes: Attributes<'a>) {
-        self.resource = Some(SpanResource {
-            attributes,
-            values: ResourceValues::new(self.labeler.lookups(), attributes),
-            version: None,
-        });
+        self.resource = SpanResource::new(self.labeler, attributes);
     }
 
     /// The cohort of a span of trace `trace_id` that started at
@@ -265,11 +271,7 @@ impl<'l, 'a> SpanLabels<'l, 'a> {
         if let Some(id) = self.labeler.flag_cohort(trace_id) {
             return id;
         }
-        let resource = self.resource.get_or_insert_with(|| SpanResource {
-            attributes: Attributes::default(),
-            values: ResourceValues::new(self.labeler.lookups(), Attributes::default()),
-            version: None,
-        });
+        let resource = &mut self.resource;
         let rule = self.eval.rule_read(attributes, &resource.values);
         if let Some(key) = trace_key(trace_id) {
             let cohort = rule.map(|id| self.labeler.name(id).clone());
