@@ -7,6 +7,7 @@
 //! without a value) are rejected one by one and reported back to the client
 //! as an OTLP partial success; the rest of the request is kept.
 
+mod attribute_column;
 mod attributes;
 mod columns;
 mod logs;

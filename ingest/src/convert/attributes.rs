@@ -7,29 +7,18 @@
 
 use std::fmt::Write as _;
 
-use arrow::array::{MapBuilder, MapFieldNames, StringBuilder};
 use base64::Engine as _;
-use grayscope_core::schema::{MAP_ENTRIES, MAP_KEYS, MAP_VALUES};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as ProtoValue;
 
+pub(crate) use super::attribute_column::{AttributeBlock, AttributesBuilder};
 use crate::wire::{Attributes, KeyValue, Message as _, Value, WireError};
 
-/// Builder of one attribute map column.
-pub(crate) type AttributesBuilder = MapBuilder<StringBuilder, StringBuilder>;
+/// Entries reserved per row of an attribute column.
+const ENTRIES_PER_ROW: usize = 8;
 
 /// A builder for `capacity` rows of attribute maps.
 pub(crate) fn attributes_builder(capacity: usize) -> AttributesBuilder {
-    let names = MapFieldNames {
-        entry: MAP_ENTRIES.to_owned(),
-        key: MAP_KEYS.to_owned(),
-        value: MAP_VALUES.to_owned(),
-    };
-    MapBuilder::with_capacity(
-        Some(names),
-        StringBuilder::with_capacity(capacity * 8, capacity * 8 * 16),
-        StringBuilder::with_capacity(capacity * 8, capacity * 8 * 16),
-        capacity,
-    )
+    AttributesBuilder::with_capacity(capacity, ENTRIES_PER_ROW)
 }
 
 /// Appends one map row holding `attributes`.
@@ -38,24 +27,20 @@ pub(crate) fn append_attributes<'a>(
     attributes: impl IntoIterator<Item = KeyValue<'a>>,
     scratch: &mut String,
 ) {
-    append_entries(builder, attributes, scratch);
-    builder.append(true).unwrap_or_default();
+    for attribute in attributes {
+        builder.entry(attribute.key, value_text(attribute.value, scratch));
+    }
+    builder.close_row();
 }
 
-/// Appends the entries of `attributes` to the current map row without
-/// closing it, so several lists can share a row.
-pub(crate) fn append_entries<'a>(
-    builder: &mut AttributesBuilder,
-    attributes: impl IntoIterator<Item = KeyValue<'a>>,
-    scratch: &mut String,
-) {
+/// `attributes` rendered once, to be copied into the rows of every record
+/// they belong to (a resource's or a scope's).
+pub(crate) fn attribute_block(attributes: &[KeyValue<'_>], scratch: &mut String) -> AttributeBlock {
+    let mut block = AttributeBlock::default();
     for attribute in attributes {
-        builder.keys().append_value(attribute.key);
-        match value_text(attribute.value, scratch) {
-            Some(text) => builder.values().append_value(text),
-            None => builder.values().append_null(),
-        }
+        block.push(attribute.key, value_text(attribute.value, scratch));
     }
+    block
 }
 
 /// Reads a list of attributes into `into` (cleared first), checking each

@@ -7,6 +7,7 @@ use arrow::array::{
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::Field;
+use arrow::error::ArrowError;
 
 use super::attributes::{AttributesBuilder, append_attributes, attributes_builder};
 use super::resource::{ResourceInfo, ScopeInfo};
@@ -74,33 +75,27 @@ impl ProvenanceColumns {
         scratch: &mut String,
     ) {
         append_attributes(&mut self.attributes, attributes, scratch);
-        append_attributes(
-            &mut self.resource_attributes,
-            resource.attributes.iter().copied(),
-            scratch,
-        );
+        self.resource_attributes.block(&resource.attributes);
+        self.resource_attributes.close_row();
         self.scope_name.append_option(scope.name);
         self.scope_version.append_option(scope.version);
-        append_attributes(
-            &mut self.scope_attributes,
-            scope.attributes.iter().copied(),
-            scratch,
-        );
+        self.scope_attributes.block(&scope.attributes);
+        self.scope_attributes.close_row();
         self.cohort.append_value(cohort);
         self.version.append_option(version);
     }
 
     /// The finished columns, in schema order.
-    pub(crate) fn finish(mut self) -> [ArrayRef; 7] {
-        [
-            Arc::new(self.attributes.finish()),
-            Arc::new(self.resource_attributes.finish()),
+    pub(crate) fn finish(mut self) -> Result<[ArrayRef; 7], ArrowError> {
+        Ok([
+            Arc::new(self.attributes.finish()?),
+            Arc::new(self.resource_attributes.finish()?),
             Arc::new(self.scope_name.finish()),
             Arc::new(self.scope_version.finish()),
-            Arc::new(self.scope_attributes.finish()),
+            Arc::new(self.scope_attributes.finish()?),
             Arc::new(self.cohort.finish()),
             Arc::new(self.version.finish()),
-        ]
+        ])
     }
 }
 

@@ -219,7 +219,7 @@ impl<'m> LogColumns<'m> {
             Arc::new(self.template.finish()),
             Arc::new(self.rules.finish()),
         ];
-        columns.extend(self.provenance.finish());
+        columns.extend(self.provenance.finish()?);
         RecordBatch::try_new(logs::schema(), columns)
     }
 }

@@ -444,7 +444,7 @@ impl MetricColumns {
             Arc::new(self.flags.finish()),
             self.exemplars.finish()?,
         ];
-        columns.extend(self.provenance.finish());
+        columns.extend(self.provenance.finish()?);
         RecordBatch::try_new(metrics::schema(), columns)
     }
 }
@@ -582,7 +582,7 @@ impl ExemplarColumns {
                 Arc::new(self.value.finish()),
                 Arc::new(self.trace_id.finish()),
                 Arc::new(self.span_id.finish()),
-                Arc::new(self.attributes.finish()),
+                Arc::new(self.attributes.finish()?),
                 Arc::new(self.cohort.finish()),
             ],
             None,

@@ -2,16 +2,16 @@
 
 use std::borrow::Cow;
 
-use super::attributes::{find, read_attributes, value_text};
-use crate::wire::{KeyValue, Resource, Scope, WireError};
+use super::attributes::{AttributeBlock, attribute_block, find, read_attributes, value_text};
+use crate::wire::{Resource, Scope, WireError};
 
 /// The service name OpenTelemetry SDKs report when none was configured.
 pub(crate) const UNKNOWN_SERVICE: &str = "unknown_service";
 
 /// A resource, with the fields every record copies out of it (its
-/// attributes read once for all of its records).
+/// attributes read and rendered once for all of its records).
 pub(crate) struct ResourceInfo<'a> {
-    pub(crate) attributes: Vec<KeyValue<'a>>,
+    pub(crate) attributes: AttributeBlock,
     pub(crate) service: Cow<'a, str>,
     pub(crate) version: Option<String>,
 }
@@ -29,7 +29,7 @@ impl<'a> ResourceInfo<'a> {
             .filter(|v| !v.is_empty())
             .map(str::to_owned);
         Ok(ResourceInfo {
-            attributes,
+            attributes: attribute_block(&attributes, &mut scratch),
             service,
             version,
         })
@@ -40,7 +40,7 @@ impl<'a> ResourceInfo<'a> {
 pub(crate) struct ScopeInfo<'a> {
     pub(crate) name: Option<&'a str>,
     pub(crate) version: Option<&'a str>,
-    pub(crate) attributes: Vec<KeyValue<'a>>,
+    pub(crate) attributes: AttributeBlock,
 }
 
 impl<'a> ScopeInfo<'a> {
@@ -51,7 +51,7 @@ impl<'a> ScopeInfo<'a> {
         Ok(ScopeInfo {
             name: non_empty(scope.name),
             version: non_empty(scope.version),
-            attributes,
+            attributes: attribute_block(&attributes, &mut String::new()),
         })
     }
 }

@@ -290,7 +290,7 @@ impl SpanColumns {
             self.events.finish()?,
             self.links.finish()?,
         ];
-        columns.extend(self.provenance.finish());
+        columns.extend(self.provenance.finish()?);
         RecordBatch::try_new(spans::schema(), columns)
     }
 }
@@ -329,7 +329,7 @@ impl EventColumns {
             vec![
                 Arc::new(self.time.finish()),
                 Arc::new(self.name.finish()),
-                Arc::new(self.attributes.finish()),
+                Arc::new(self.attributes.finish()?),
             ],
             None,
         )?;
@@ -378,7 +378,7 @@ impl LinkColumns {
                 Arc::new(self.trace_id.finish()),
                 Arc::new(self.span_id.finish()),
                 Arc::new(self.trace_state.finish()),
-                Arc::new(self.attributes.finish()),
+                Arc::new(self.attributes.finish()?),
             ],
             None,
         )?;
