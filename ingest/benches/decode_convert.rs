@@ -13,6 +13,15 @@
 //! A filter (`-- cohorts`, `-- mining`, `-- decode_convert`) selects the
 //! criterion group and the summary printed after it.
 //!
+//! `-- repeat` does nothing but convert the protobuf spans and log
+//! requests a fixed number of times each, for counting instructions, which
+//! other work on the machine does not disturb the way it disturbs time:
+//!
+//! ```text
+//! valgrind --tool=callgrind --toggle-collect='grayscope_ingest::convert::spans::convert_spans' \
+//!     target/release/deps/decode_convert-<hash> --bench repeat
+//! ```
+//!
 //! The `cohorts` group measures what cohort rules add: the same requests
 //! (spans with 4 more attributes that rules read — `geo`, `isp`,
 //! `device.type`, `tls.version` — and log records) converted without rules
@@ -631,7 +640,29 @@ fn wanted(name: &str) -> bool {
     filter.is_none_or(|f| f.contains(name) || name.contains(f.as_str()))
 }
 
+/// Conversions per input in `-- repeat`.
+const REPEATS: usize = 40;
+
+/// The `-- repeat` mode: each protobuf input converted [`REPEATS`] times.
+fn repeat() {
+    let labeler = Labeler::new();
+    let spans = Bytes::from(spans_request().encode_to_vec());
+    let logs = Bytes::from(logs_request().encode_to_vec());
+    for (signal, body) in [(Signal::Traces, &spans), (Signal::Logs, &logs)] {
+        for _ in 0..REPEATS {
+            black_box(
+                decode_and_convert(signal, Encoding::Protobuf, body.clone(), &labeler, None)
+                    .expect("convert"),
+            );
+        }
+    }
+}
+
 fn main() {
+    if std::env::args().any(|arg| arg == "repeat") {
+        repeat();
+        return;
+    }
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c);
     cohorts(&mut c);

@@ -260,8 +260,15 @@ impl<'a> Message<'a> for Value<'a> {
         Ok(value)
     }
 
+    #[inline]
     fn validate(&self) -> Result<(), WireError> {
-        self.try_nested().map(drop)
+        match self {
+            // Only a still-encoded array or list has more to check.
+            Value::Array(Nested::Wire(_)) | Value::Kvlist(Nested::Wire(_)) => {
+                self.try_nested().map(drop)
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -275,6 +282,37 @@ pub struct KeyValue<'a> {
 }
 
 impl<'a> KeyValue<'a> {
+    /// The layout SDKs write: the key, then the value, each once and
+    /// shorter than 128 bytes. `None` for any other layout, and for a
+    /// damaged one: the general walk reads those, and names the damage.
+    #[inline(always)]
+    fn parse_usual(bytes: &'a [u8]) -> Option<Self> {
+        let [0x0a, key_len, rest @ ..] = bytes else {
+            return None;
+        };
+        if *key_len >= 0x80 {
+            return None;
+        }
+        let (key, rest) = rest.split_at_checked(usize::from(*key_len))?;
+        let [0x12, value_len, value @ ..] = rest else {
+            return None;
+        };
+        if *value_len >= 0x80 || value.len() != usize::from(*value_len) {
+            return None;
+        }
+        let value = match value {
+            // A string value, the usual kind.
+            [0x0a, len, text @ ..] if *len < 0x80 && text.len() == usize::from(*len) => {
+                Value::String(std::str::from_utf8(text).ok()?)
+            }
+            _ => Value::parse(value).ok()?,
+        };
+        Some(KeyValue {
+            key: std::str::from_utf8(key).ok()?,
+            value,
+        })
+    }
+
     fn from_proto(kv: &'a opentelemetry_proto::tonic::common::v1::KeyValue) -> Self {
         KeyValue {
             key: &kv.key,
@@ -286,6 +324,9 @@ impl<'a> KeyValue<'a> {
 impl<'a> Message<'a> for KeyValue<'a> {
     #[inline]
     fn parse(bytes: &'a [u8]) -> Result<Self, WireError> {
+        if let Some(kv) = KeyValue::parse_usual(bytes) {
+            return Ok(kv);
+        }
         let mut kv = KeyValue {
             key: "",
             value: Value::Empty,
