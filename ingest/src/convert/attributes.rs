@@ -69,9 +69,7 @@ pub(crate) fn value_text<'a>(value: Value<'a>, scratch: &'a mut String) -> Optio
         Value::Empty => return None,
         Value::String(_) => {}
         Value::Bool(b) => scratch.push_str(if b { "true" } else { "false" }),
-        Value::Int(i) => {
-            let _ = write!(scratch, "{i}");
-        }
+        Value::Int(i) => scratch.push_str(itoa::Buffer::new().format(i)),
         Value::Double(d) => write_double(d, scratch),
         Value::Bytes(bytes) => {
             base64::engine::general_purpose::STANDARD.encode_string(bytes, scratch)

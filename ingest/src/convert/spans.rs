@@ -253,12 +253,12 @@ impl SpanColumns {
         let promoted = Promoted::scan(attributes);
         append_text(&mut self.http_route, promoted.http_route, scratch);
         append_text(&mut self.http_method, promoted.http_method, scratch);
-        self.http_status_code.append_option(
-            promoted
-                .http_status_code
-                .and_then(|value| value_text(value, scratch))
-                .and_then(|code| code.parse().ok()),
-        );
+        self.http_status_code
+            .append_option(promoted.http_status_code.and_then(|value| match value {
+                Value::Int(code) => i32::try_from(code).ok(),
+                // Some instrumentations send it as text.
+                value => value_text(value, scratch).and_then(|code| code.parse().ok()),
+            }));
         append_text(&mut self.rpc_method, promoted.rpc_method, scratch);
         append_text(&mut self.peer_service, promoted.peer_service, scratch);
 
