@@ -44,7 +44,22 @@ pub enum ConvertError {
     Malformed(#[from] WireError),
     /// Building the batch failed.
     #[error(transparent)]
-    Arrow(#[from] ArrowError),
+    Arrow(ArrowError),
+}
+
+impl From<ArrowError> for ConvertError {
+    /// Attribute columns check their text when they are finished, and
+    /// report text that is not UTF-8 as the reader would have: as damage,
+    /// the client's error.
+    fn from(error: ArrowError) -> Self {
+        match error {
+            ArrowError::ExternalError(source) => match source.downcast::<WireError>() {
+                Ok(damage) => ConvertError::Malformed(*damage),
+                Err(source) => ConvertError::Arrow(ArrowError::ExternalError(source)),
+            },
+            error => ConvertError::Arrow(error),
+        }
+    }
 }
 
 /// At most this many rejection reasons are reported per request.

@@ -38,6 +38,7 @@ pub use traces::{Event, Link, ResourceSpans, ScopeSpans, Span, Status};
 pub use value::{
     Attributes, AttributesIter, KeyValue, Message, Nested, Repeated, Resource, Scope, Value,
 };
+pub(crate) use value::{RawKeyValue, RawValue};
 
 #[cfg(test)]
 mod tests;

@@ -4,8 +4,10 @@
 //! carries the same resource attributes (and every record of a scope the
 //! same scope attributes), so those are rendered once per resource, into
 //! an [`AttributeBlock`], and copied into each row with one copy of their
-//! bytes. The text is checked to be UTF-8 once, over the whole column, when
-//! the column is finished.
+//! bytes. Record attributes come unchecked
+//! ([`RawKeyValue`](crate::wire::RawKeyValue)): their text is checked to
+//! be UTF-8 once, over the whole column, when the column is finished, and
+//! text that is not refuses the request as the reader would have.
 
 use std::sync::Arc;
 
@@ -15,6 +17,8 @@ use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::DataType;
 use arrow::error::ArrowError;
 use grayscope_core::schema::attributes_type;
+
+use crate::wire::WireError;
 
 /// Strings laid end to end, with their offsets (Arrow's `Utf8` layout).
 #[derive(Debug, Clone)]
@@ -45,8 +49,8 @@ impl Text {
         i32::try_from(self.bytes.len()).unwrap_or(i32::MAX)
     }
 
-    fn push(&mut self, text: &str) {
-        self.bytes.extend_from_slice(text.as_bytes());
+    fn push(&mut self, text: &[u8]) {
+        self.bytes.extend_from_slice(text);
         self.offsets.push(self.end());
     }
 
@@ -58,16 +62,35 @@ impl Text {
             .extend(other.offsets[1..].iter().map(|o| base.saturating_add(*o)));
     }
 
-    fn finish(self, nulls: Option<NullBuffer>) -> Result<StringArray, ArrowError> {
+    /// The strings as a column; `field` names them in the error when they
+    /// are not UTF-8.
+    fn finish(
+        self,
+        nulls: Option<NullBuffer>,
+        field: &'static str,
+    ) -> Result<StringArray, ArrowError> {
         if i32::try_from(self.bytes.len()).is_err() {
             return Err(ArrowError::OffsetOverflowError(self.bytes.len()));
         }
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(self.offsets));
+        let bytes = Buffer::from_vec(self.bytes);
         // Checks the whole buffer is UTF-8 and every offset a boundary.
-        StringArray::try_new(
-            OffsetBuffer::new(ScalarBuffer::from(self.offsets)),
-            Buffer::from_vec(self.bytes),
-            nulls,
-        )
+        StringArray::try_new(offsets.clone(), bytes.clone(), nulls).map_err(|error| {
+            let text = std::str::from_utf8(bytes.as_slice());
+            let whole = text.is_ok_and(|text| {
+                offsets
+                    .iter()
+                    .all(|o| text.is_char_boundary(usize::try_from(*o).unwrap_or(usize::MAX)))
+            });
+            if whole {
+                error
+            } else {
+                ArrowError::ExternalError(Box::new(WireError::Utf8 {
+                    message: "KeyValue",
+                    field,
+                }))
+            }
+        })
     }
 }
 
@@ -93,8 +116,8 @@ impl Default for AttributeBlock {
 impl AttributeBlock {
     /// Appends an entry; `None` is a null value.
     pub(crate) fn push(&mut self, key: &str, value: Option<&str>) {
-        self.keys.push(key);
-        self.values.push(value.unwrap_or_default());
+        self.keys.push(key.as_bytes());
+        self.values.push(value.unwrap_or_default().as_bytes());
         self.set.push(value.is_some());
     }
 }
@@ -126,8 +149,10 @@ impl AttributesBuilder {
         }
     }
 
-    /// Appends an entry to the open row; `None` is a null value.
-    pub(crate) fn entry(&mut self, key: &str, value: Option<&str>) {
+    /// Appends an entry to the open row; `None` is a null value. The text
+    /// is checked to be UTF-8 when the column is finished.
+    #[inline]
+    pub(crate) fn entry(&mut self, key: &[u8], value: Option<&[u8]>) {
         self.keys.push(key);
         self.values.push(value.unwrap_or_default());
         self.values_set.append(value.is_some());
@@ -167,8 +192,8 @@ impl AttributesBuilder {
         if i32::try_from(self.keys.len()).is_err() {
             return Err(ArrowError::OffsetOverflowError(self.keys.len()));
         }
-        let keys = self.keys.finish(None)?;
-        let values = self.values.finish(self.values_set.finish())?;
+        let keys = self.keys.finish(None, "key")?;
+        let values = self.values.finish(self.values_set.finish(), "value")?;
         let entries = StructArray::try_new(fields, vec![Arc::new(keys), Arc::new(values)], None)?;
         MapArray::try_new(
             entries_field,
@@ -230,7 +255,7 @@ mod tests {
         for (i, entries) in own.iter().enumerate() {
             let mut row = Vec::new();
             for (key, value) in *entries {
-                builder.entry(key, *value);
+                builder.entry(key.as_bytes(), value.map(str::as_bytes));
                 row.push((*key, *value));
             }
             builder.block(&resource_block);

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as ProtoValue;
 
 pub(crate) use super::attribute_column::{AttributeBlock, AttributesBuilder};
-use crate::wire::{Attributes, KeyValue, Message as _, Value, WireError};
+use crate::wire::{Attributes, KeyValue, Message as _, RawKeyValue, RawValue, Value, WireError};
 
 /// Entries reserved per row of an attribute column.
 const ENTRIES_PER_ROW: usize = 8;
@@ -24,11 +24,15 @@ pub(crate) fn attributes_builder(capacity: usize) -> AttributesBuilder {
 /// Appends one map row holding `attributes`.
 pub(crate) fn append_attributes<'a>(
     builder: &mut AttributesBuilder,
-    attributes: impl IntoIterator<Item = KeyValue<'a>>,
+    attributes: impl IntoIterator<Item = RawKeyValue<'a>>,
     scratch: &mut String,
 ) {
     for attribute in attributes {
-        builder.entry(attribute.key, value_text(attribute.value, scratch));
+        let value = match attribute.value {
+            RawValue::Text(text) => Some(text),
+            RawValue::Other(value) => value_text(value, scratch).map(str::as_bytes),
+        };
+        builder.entry(attribute.key, value);
     }
     builder.close_row();
 }
@@ -43,8 +47,42 @@ pub(crate) fn attribute_block(attributes: &[KeyValue<'_>], scratch: &mut String)
     block
 }
 
+/// Reads a record's attributes into `into` (cleared first), checking each
+/// as it goes but for the UTF-8 of their text, which their column checks
+/// when it is finished: the list is then walked once, whatever uses it.
+pub(crate) fn read_record_attributes<'a>(
+    attributes: Attributes<'a>,
+    into: &mut Vec<RawKeyValue<'a>>,
+) -> Result<(), WireError> {
+    into.clear();
+    for attribute in attributes.try_iter_raw() {
+        let attribute = attribute?;
+        attribute.validate()?;
+        into.push(attribute);
+    }
+    Ok(())
+}
+
+/// Checks that the text of attributes read by [`read_record_attributes`]
+/// is UTF-8: for a record that is refused rather than stored, whose column
+/// would have checked it. A request with such text is refused whole,
+/// whichever of its records holds it.
+pub(crate) fn check_text(attributes: &[RawKeyValue<'_>]) -> Result<(), WireError> {
+    for attribute in attributes {
+        let damage = |field| WireError::Utf8 {
+            message: "KeyValue",
+            field,
+        };
+        std::str::from_utf8(attribute.key).map_err(|_| damage("key"))?;
+        if let RawValue::Text(text) = attribute.value {
+            std::str::from_utf8(text).map_err(|_| damage("value"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Reads a list of attributes into `into` (cleared first), checking each
-/// as it goes: the list is then walked once, whatever uses it.
+/// as it goes.
 pub(crate) fn read_attributes<'a>(
     attributes: Attributes<'a>,
     into: &mut Vec<KeyValue<'a>>,

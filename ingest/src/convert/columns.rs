@@ -11,7 +11,7 @@ use arrow::error::ArrowError;
 
 use super::attributes::{AttributesBuilder, append_attributes, attributes_builder};
 use super::resource::{ResourceInfo, ScopeInfo};
-use crate::wire::KeyValue;
+use crate::wire::RawKeyValue;
 
 /// A builder of `Timestamp(ns, "UTC")` values.
 pub(crate) fn timestamp_builder(capacity: usize) -> TimestampNanosecondBuilder {
@@ -68,7 +68,7 @@ impl ProvenanceColumns {
     /// Appends the provenance of one row, with its cohort and version.
     pub(crate) fn append<'a>(
         &mut self,
-        attributes: impl IntoIterator<Item = KeyValue<'a>>,
+        attributes: impl IntoIterator<Item = RawKeyValue<'a>>,
         resource: &ResourceInfo<'_>,
         scope: &ScopeInfo<'_>,
         (cohort, version): (&str, Option<&str>),

@@ -13,13 +13,13 @@ use grayscope_core::schema::logs;
 use grayscope_patterns::{RuleHits, TemplateId};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value as ProtoValue};
 
-use super::attributes::{read_attributes, value_text};
+use super::attributes::{check_text, read_record_attributes, value_text};
 use super::columns::{ProvenanceColumns, hex, timestamp_builder, valid_span_id, valid_trace_id};
 use super::resource::{ResourceInfo, ScopeInfo};
 use super::{ConvertError, Converted, Rejections, nanos};
 use crate::label::{Labeler, Labels};
 use crate::mining::LogMining;
-use crate::wire::{KeyValue, LogRecord, LogsRequest, Value, WireError};
+use crate::wire::{LogRecord, LogsRequest, RawKeyValue, Value, WireError};
 
 /// Converts a logs export request into a `logs` batch; `labels` are the
 /// request's labels from [`Labeler::label_logs`]. With `mining`, each body
@@ -51,7 +51,7 @@ pub fn convert_logs(
             let scope = ScopeInfo::new(scope_logs.scope)?;
             for record in scope_logs.log_records.try_iter() {
                 let record = record?;
-                read_attributes(record.attributes, &mut attributes)?;
+                read_record_attributes(record.attributes, &mut attributes)?;
                 // A nested body is decoded (and so checked) once, here.
                 let nested = nested_body(record.body)?;
                 let record = LogRecord {
@@ -62,6 +62,7 @@ pub fn convert_logs(
                 };
                 index += 1;
                 if let Err(reason) = validate(&record) {
+                    check_text(&attributes)?;
                     rejections.reject(|| format!("log record: {reason}"));
                     continue;
                 }
@@ -144,7 +145,7 @@ impl<'m> LogColumns<'m> {
     fn append(
         &mut self,
         record: &LogRecord<'_>,
-        attributes: &[KeyValue<'_>],
+        attributes: &[RawKeyValue<'_>],
         resource: &ResourceInfo<'_>,
         scope: &ScopeInfo<'_>,
         label: (&str, Option<&str>),

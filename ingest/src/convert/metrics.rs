@@ -25,7 +25,7 @@ use super::columns::{
 use super::resource::{ResourceInfo, ScopeInfo};
 use super::{ConvertError, Converted, Rejections, nanos};
 use crate::label::{Labeler, Labels};
-use crate::wire::{Attributes, Resource, Scope};
+use crate::wire::{Attributes, RawKeyValue, Resource, Scope};
 
 /// Converts a metrics export request into a `metrics` batch; `labels` are
 /// the request's labels from [`Labeler::label_metrics`].
@@ -407,7 +407,9 @@ impl MetricColumns {
             cx.resource.version.as_deref(),
         );
         self.provenance.append(
-            Attributes::Proto(p.attributes).iter(),
+            Attributes::Proto(p.attributes)
+                .iter()
+                .map(RawKeyValue::from),
             cx.resource,
             cx.scope,
             label,
@@ -566,7 +568,9 @@ impl ExemplarColumns {
             }
             append_attributes(
                 &mut self.attributes,
-                Attributes::Proto(&exemplar.filtered_attributes).iter(),
+                Attributes::Proto(&exemplar.filtered_attributes)
+                    .iter()
+                    .map(RawKeyValue::from),
                 scratch,
             );
             self.offsets.push_item();

@@ -10,7 +10,8 @@ use arrow::record_batch::RecordBatch;
 use grayscope_core::schema::spans;
 
 use super::attributes::{
-    AttributesBuilder, append_attributes, attributes_builder, read_attributes, value_text,
+    AttributesBuilder, append_attributes, attributes_builder, check_text, read_record_attributes,
+    value_text,
 };
 use super::columns::{
     ListOffsets, ProvenanceColumns, hex, timestamp_builder, valid_span_id, valid_trace_id,
@@ -18,7 +19,7 @@ use super::columns::{
 use super::resource::{ResourceInfo, ScopeInfo};
 use super::{ConvertError, Converted, Rejections, nanos};
 use crate::label::{Labeler, Labels, SpanLabels};
-use crate::wire::{Event, KeyValue, Link, Repeated, Span, TraceRequest, Value};
+use crate::wire::{Event, Link, RawKeyValue, RawValue, Repeated, Span, TraceRequest, Value};
 
 /// Converts a trace export request into a `spans` batch; `labels` are the
 /// request's labels (`Labels::of`). With rules configured, each span
@@ -50,10 +51,11 @@ pub fn convert_spans(
                 let span = span?;
                 // Read once, used for the promoted columns, the map and
                 // the rules.
-                read_attributes(span.attributes, &mut attributes)?;
+                read_record_attributes(span.attributes, &mut attributes)?;
                 span.events.validate()?;
                 span.links.validate()?;
                 if let Err(reason) = validate(&span) {
+                    check_text(&attributes)?;
                     rejections.reject(|| format!("span {:?}: {reason}", span.name));
                     continue;
                 }
@@ -126,32 +128,32 @@ fn status_name(code: i32) -> &'static str {
 /// Attributes promoted to their own columns, found in one pass.
 #[derive(Default)]
 struct Promoted<'a> {
-    http_route: Option<Value<'a>>,
-    http_method: Option<Value<'a>>,
-    http_status_code: Option<Value<'a>>,
-    rpc_method: Option<Value<'a>>,
-    peer_service: Option<Value<'a>>,
+    http_route: Option<RawValue<'a>>,
+    http_method: Option<RawValue<'a>>,
+    http_status_code: Option<RawValue<'a>>,
+    rpc_method: Option<RawValue<'a>>,
+    peer_service: Option<RawValue<'a>>,
 }
 
 impl<'a> Promoted<'a> {
-    fn scan(attributes: &[KeyValue<'a>]) -> Self {
+    fn scan(attributes: &[RawKeyValue<'a>]) -> Self {
         let mut promoted = Promoted::default();
         for attribute in attributes {
             let kv = attribute.value;
             match attribute.key {
-                "http.route" => promoted.http_route = Some(kv),
+                b"http.route" => promoted.http_route = Some(kv),
                 // The stable semantic conventions win over the legacy names.
-                "http.request.method" => promoted.http_method = Some(kv),
-                "http.method" => {
+                b"http.request.method" => promoted.http_method = Some(kv),
+                b"http.method" => {
                     promoted.http_method.get_or_insert(kv);
                 }
-                "http.response.status_code" => promoted.http_status_code = Some(kv),
-                "http.status_code" => {
+                b"http.response.status_code" => promoted.http_status_code = Some(kv),
+                b"http.status_code" => {
                     promoted.http_status_code.get_or_insert(kv);
                 }
-                "rpc.method" => promoted.rpc_method = Some(kv),
-                "peer.service" => promoted.peer_service = Some(kv),
-                "server.address" => {
+                b"rpc.method" => promoted.rpc_method = Some(kv),
+                b"peer.service" => promoted.peer_service = Some(kv),
+                b"server.address" => {
                     promoted.peer_service.get_or_insert(kv);
                 }
                 _ => {}
@@ -161,8 +163,17 @@ impl<'a> Promoted<'a> {
     }
 }
 
-fn append_text(builder: &mut StringBuilder, value: Option<Value<'_>>, scratch: &mut String) {
-    builder.append_option(value.and_then(|value| value_text(value, scratch)));
+/// The text of a promoted value. Text that is not UTF-8 is left null: the
+/// attribute's column refuses the request when it is finished.
+fn promoted_text<'a>(value: RawValue<'a>, scratch: &'a mut String) -> Option<&'a str> {
+    match value {
+        RawValue::Text(text) => std::str::from_utf8(text).ok(),
+        RawValue::Other(value) => value_text(value, scratch),
+    }
+}
+
+fn append_text(builder: &mut StringBuilder, value: Option<RawValue<'_>>, scratch: &mut String) {
+    builder.append_option(value.and_then(|value| promoted_text(value, scratch)));
 }
 
 struct SpanColumns {
@@ -218,7 +229,7 @@ impl SpanColumns {
     fn append(
         &mut self,
         span: &Span<'_>,
-        attributes: &[KeyValue<'_>],
+        attributes: &[RawKeyValue<'_>],
         resource: &ResourceInfo<'_>,
         scope: &ScopeInfo<'_>,
         label: (&str, Option<&str>),
@@ -255,9 +266,9 @@ impl SpanColumns {
         append_text(&mut self.http_method, promoted.http_method, scratch);
         self.http_status_code
             .append_option(promoted.http_status_code.and_then(|value| match value {
-                Value::Int(code) => i32::try_from(code).ok(),
+                RawValue::Other(Value::Int(code)) => i32::try_from(code).ok(),
                 // Some instrumentations send it as text.
-                value => value_text(value, scratch).and_then(|code| code.parse().ok()),
+                value => promoted_text(value, scratch).and_then(|code| code.parse().ok()),
             }));
         append_text(&mut self.rpc_method, promoted.rpc_method, scratch);
         append_text(&mut self.peer_service, promoted.peer_service, scratch);
@@ -317,7 +328,11 @@ impl EventColumns {
         for event in events.iter() {
             self.time.append_value(nanos(event.time_unix_nano));
             self.name.append_value(event.name);
-            append_attributes(&mut self.attributes, event.attributes.iter(), scratch);
+            append_attributes(
+                &mut self.attributes,
+                event.attributes.iter().map(RawKeyValue::from),
+                scratch,
+            );
             self.offsets.push_item();
         }
         self.offsets.close_row(true);
@@ -365,7 +380,11 @@ impl LinkColumns {
             self.span_id.append_value(hex(link.span_id, &mut id));
             self.trace_state
                 .append_option(Some(link.trace_state).filter(|s| !s.is_empty()));
-            append_attributes(&mut self.attributes, link.attributes.iter(), scratch);
+            append_attributes(
+                &mut self.attributes,
+                link.attributes.iter().map(RawKeyValue::from),
+                scratch,
+            );
             self.offsets.push_item();
         }
         self.offsets.close_row(true);

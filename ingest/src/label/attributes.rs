@@ -220,13 +220,21 @@ impl<'a> RecordCells<'a> {
 
     /// Takes the record's own values from its attributes, read already:
     /// no walk of its encoding is needed then.
-    pub(crate) fn fill(&mut self, lookups: &Lookups, attributes: &[wire::KeyValue<'a>]) {
+    pub(crate) fn fill(&mut self, lookups: &Lookups, attributes: &[wire::RawKeyValue<'a>]) {
         self.walked.set(true);
         for attribute in attributes {
-            if let Some(slot) = search(&lookups.keys, attribute.key.as_bytes()) {
+            if let Some(slot) = search(&lookups.keys, attribute.key) {
                 let cell = &self.found[slot];
                 if cell.get().is_none() {
-                    cell.set(Some(attribute.value));
+                    cell.set(Some(match attribute.value {
+                        // Text that is not UTF-8 refuses the request when
+                        // its attribute column is finished; until then, no
+                        // value.
+                        wire::RawValue::Text(text) => {
+                            std::str::from_utf8(text).map_or(Value::Empty, Value::String)
+                        }
+                        wire::RawValue::Other(value) => value,
+                    }));
                 }
             }
         }
@@ -404,7 +412,10 @@ mod tests {
         let resource = encoded(resource);
         let from_wire = answers(names, wire_list(&record), wire_list(&resource));
         assert_eq!(from_proto, from_wire);
-        let read: Vec<wire::KeyValue> = wire_list(&record).iter().collect();
+        let read: Vec<wire::RawKeyValue> = wire_list(&record)
+            .try_iter_raw()
+            .map(Result::unwrap)
+            .collect();
         let from_read = answers_read(names, &read, wire_list(&resource));
         assert_eq!(from_proto, from_read);
         from_proto
@@ -437,7 +448,7 @@ mod tests {
     /// ([`RecordCells::fill`]).
     fn answers_read(
         names: &[&str],
-        record: &[wire::KeyValue<'_>],
+        record: &[wire::RawKeyValue<'_>],
         resource: wire::Attributes<'_>,
     ) -> Vec<Option<String>> {
         answer(names, wire::Attributes::default(), Some(record), resource)
@@ -446,7 +457,7 @@ mod tests {
     fn answer<'a>(
         names: &[&str],
         record: wire::Attributes<'a>,
-        read: Option<&[wire::KeyValue<'a>]>,
+        read: Option<&[wire::RawKeyValue<'a>]>,
         resource: wire::Attributes<'a>,
     ) -> Vec<Option<String>> {
         let rule = Rule::parse(

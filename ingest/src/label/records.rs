@@ -196,7 +196,7 @@ impl<'l, 'a> Evaluator<'l, 'a> {
     #[inline]
     fn rule_read(
         &mut self,
-        record: &[wire::KeyValue<'a>],
+        record: &[wire::RawKeyValue<'a>],
         resource: &ResourceValues<'a>,
     ) -> Option<CohortId> {
         self.cells.clear();
@@ -266,7 +266,7 @@ impl<'l, 'a> SpanLabels<'l, 'a> {
         &mut self,
         trace_id: &[u8],
         start_unix_nano: u64,
-        attributes: &[wire::KeyValue<'a>],
+        attributes: &[wire::RawKeyValue<'a>],
     ) -> CohortId {
         if let Some(id) = self.labeler.flag_cohort(trace_id) {
             return id;

@@ -685,3 +685,109 @@ fn bad_strings_and_nested_values_are_refused_with_the_field_named() {
     assert!(ExportTraceServiceRequest::decode(&body[..]).is_err());
     assert!(TraceRequest::decode(Bytes::from(body)).is_err());
 }
+
+/// Attribute text is checked to be UTF-8 when its column is finished, not
+/// as it is read: text that is not is still the client's error, naming the
+/// field, whether the record holding it is stored or refused, and when a
+/// character is split between two strings.
+#[test]
+fn attribute_text_that_is_not_utf8_is_refused_with_the_field_named() {
+    fn span(trace_id: u8, attributes: Vec<ProtoKeyValue>) -> ptrace::Span {
+        ptrace::Span {
+            trace_id: vec![trace_id; 16],
+            span_id: vec![1; 8],
+            name: "GET /".to_owned(),
+            attributes,
+            ..Default::default()
+        }
+    }
+    fn text(key: &str, value: &str) -> ProtoKeyValue {
+        ProtoKeyValue {
+            key: key.to_owned(),
+            value: Some(AnyValue {
+                value: Some(ProtoValue::StringValue(value.to_owned())),
+            }),
+            ..Default::default()
+        }
+    }
+    fn request(spans: Vec<ptrace::Span>) -> Vec<u8> {
+        ExportTraceServiceRequest {
+            resource_spans: vec![ptrace::ResourceSpans {
+                scope_spans: vec![ptrace::ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+        .encode_to_vec()
+    }
+    /// `body` with the first occurrence of `from` replaced by `to`.
+    fn patched(body: &[u8], from: &[u8], to: &[u8]) -> Bytes {
+        assert_eq!(from.len(), to.len());
+        let at = body
+            .windows(from.len())
+            .position(|w| w == from)
+            .expect("the text to damage");
+        let mut body = body.to_vec();
+        body[at..at + from.len()].copy_from_slice(to);
+        Bytes::from(body)
+    }
+    fn refused(body: Bytes, field: &str) {
+        assert!(TraceRequest::decode(body.clone()).is_err());
+        let error = convert(Signal::Traces, body).unwrap_err();
+        assert!(matches!(error, crate::Error::Decode { .. }), "{error:?}");
+        let message = error.client_message();
+        assert!(message.contains(field), "{message}");
+    }
+
+    let kept = request(vec![span(7, vec![text("kéy", "vàlue")])]);
+    assert!(convert(Signal::Traces, Bytes::from(kept.clone())).is_ok());
+    // 0xc3 0x28 is not UTF-8.
+    refused(
+        patched(&kept, "é".as_bytes(), &[0xc3, 0x28]),
+        "KeyValue.key",
+    );
+    refused(
+        patched(&kept, "à".as_bytes(), &[0xc3, 0x28]),
+        "KeyValue.value",
+    );
+
+    // A span refused for its all-zero trace id still has its text checked.
+    let refused_span = request(vec![span(7, vec![]), span(0, vec![text("k", "vàlue")])]);
+    let converted = convert(Signal::Traces, Bytes::from(refused_span.clone())).unwrap();
+    assert_eq!((converted.batch.num_rows(), converted.rejected), (1, 1));
+    refused(
+        patched(&refused_span, "à".as_bytes(), &[0xc3, 0x28]),
+        "KeyValue.value",
+    );
+
+    // "é" split between two keys: the column's bytes are UTF-8 end to end,
+    // but neither key is.
+    let split = request(vec![span(7, vec![text("aé", "1"), text("éb", "2")])]);
+    let (first, second) = ("aé".as_bytes(), "éb".as_bytes());
+    let body = patched(&split, first, &[b'a', b'a', 0xc3]);
+    let body = patched(&body, second, &[0xa9, b'b', b'b']);
+    refused(body, "KeyValue.key");
+
+    // Log records alike.
+    let logs = ExportLogsServiceRequest {
+        resource_logs: vec![plogs::ResourceLogs {
+            scope_logs: vec![plogs::ScopeLogs {
+                log_records: vec![plogs::LogRecord {
+                    attributes: vec![text("k", "vàlue")],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec();
+    assert!(convert(Signal::Logs, Bytes::from(logs.clone())).is_ok());
+    let error = convert(Signal::Logs, patched(&logs, "à".as_bytes(), &[0xc3, 0x28])).unwrap_err();
+    assert!(
+        error.client_message().contains("KeyValue.value"),
+        "{error:?}"
+    );
+}

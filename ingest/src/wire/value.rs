@@ -282,34 +282,16 @@ pub struct KeyValue<'a> {
 }
 
 impl<'a> KeyValue<'a> {
-    /// The layout SDKs write: the key, then the value, each once and
-    /// shorter than 128 bytes. `None` for any other layout, and for a
-    /// damaged one: the general walk reads those, and names the damage.
+    /// [`RawKeyValue::parse_usual`], with its text checked.
     #[inline(always)]
     fn parse_usual(bytes: &'a [u8]) -> Option<Self> {
-        let [0x0a, key_len, rest @ ..] = bytes else {
-            return None;
-        };
-        if *key_len >= 0x80 {
-            return None;
-        }
-        let (key, rest) = rest.split_at_checked(usize::from(*key_len))?;
-        let [0x12, value_len, value @ ..] = rest else {
-            return None;
-        };
-        if *value_len >= 0x80 || value.len() != usize::from(*value_len) {
-            return None;
-        }
-        let value = match value {
-            // A string value, the usual kind.
-            [0x0a, len, text @ ..] if *len < 0x80 && text.len() == usize::from(*len) => {
-                Value::String(std::str::from_utf8(text).ok()?)
-            }
-            _ => Value::parse(value).ok()?,
-        };
+        let raw = RawKeyValue::parse_usual(bytes)?;
         Some(KeyValue {
-            key: std::str::from_utf8(key).ok()?,
-            value,
+            key: std::str::from_utf8(raw.key).ok()?,
+            value: match raw.value {
+                RawValue::Text(text) => Value::String(std::str::from_utf8(text).ok()?),
+                RawValue::Other(value) => value,
+            },
         })
     }
 
@@ -344,6 +326,96 @@ impl<'a> Message<'a> for KeyValue<'a> {
 
     fn validate(&self) -> Result<(), WireError> {
         self.value.validate()
+    }
+}
+
+/// An attribute whose text is not checked to be UTF-8 yet: for a reader
+/// that checks all of it at once, as the converter's attribute columns do
+/// when they are finished.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawKeyValue<'a> {
+    /// Its name's bytes.
+    pub(crate) key: &'a [u8],
+    /// Its value.
+    pub(crate) value: RawValue<'a>,
+}
+
+/// An attribute value, a string's text unchecked.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RawValue<'a> {
+    /// A string's bytes.
+    Text(&'a [u8]),
+    /// Any other value (never [`Value::String`]).
+    Other(Value<'a>),
+}
+
+impl<'a> RawKeyValue<'a> {
+    /// The layout SDKs write: the key, then the value, each once and
+    /// shorter than 128 bytes. `None` for any other layout, and for a
+    /// damaged one: the general walk reads those, and names the damage.
+    #[inline(always)]
+    fn parse_usual(bytes: &'a [u8]) -> Option<Self> {
+        let [0x0a, key_len, rest @ ..] = bytes else {
+            return None;
+        };
+        if *key_len >= 0x80 {
+            return None;
+        }
+        let (key, rest) = rest.split_at_checked(usize::from(*key_len))?;
+        let [0x12, value_len, value @ ..] = rest else {
+            return None;
+        };
+        if *value_len >= 0x80 || value.len() != usize::from(*value_len) {
+            return None;
+        }
+        let value = match value {
+            // A string value, the usual kind.
+            [0x0a, len, text @ ..] if *len < 0x80 && text.len() == usize::from(*len) => {
+                RawValue::Text(text)
+            }
+            _ => RawValue::from(Value::parse(value).ok()?),
+        };
+        Some(RawKeyValue { key, value })
+    }
+}
+
+impl<'a> From<Value<'a>> for RawValue<'a> {
+    #[inline]
+    fn from(value: Value<'a>) -> Self {
+        match value {
+            Value::String(text) => RawValue::Text(text.as_bytes()),
+            value => RawValue::Other(value),
+        }
+    }
+}
+
+impl<'a> From<KeyValue<'a>> for RawKeyValue<'a> {
+    #[inline]
+    fn from(kv: KeyValue<'a>) -> Self {
+        RawKeyValue {
+            key: kv.key.as_bytes(),
+            value: kv.value.into(),
+        }
+    }
+}
+
+impl<'a> Message<'a> for RawKeyValue<'a> {
+    /// The usual layout is read without checking its text; any other is
+    /// read (and checked) as a [`KeyValue`].
+    #[inline]
+    fn parse(bytes: &'a [u8]) -> Result<Self, WireError> {
+        match RawKeyValue::parse_usual(bytes) {
+            Some(kv) => Ok(kv),
+            None => KeyValue::parse(bytes).map(RawKeyValue::from),
+        }
+    }
+
+    #[inline]
+    fn validate(&self) -> Result<(), WireError> {
+        match self.value {
+            RawValue::Text(_) => Ok(()),
+            RawValue::Other(value) => value.validate(),
+        }
     }
 }
 
@@ -385,6 +457,26 @@ impl<'a> Attributes<'a> {
             Attributes::Proto(list) => (
                 None,
                 Some(list.iter().map(|kv| Ok(KeyValue::from_proto(kv)))),
+            ),
+        };
+        wire.into_iter()
+            .flatten()
+            .chain(proto.into_iter().flatten())
+    }
+
+    /// The attributes in order, their text unchecked, with any damage
+    /// found reading them.
+    pub(crate) fn try_iter_raw(
+        self,
+    ) -> impl Iterator<Item = Result<RawKeyValue<'a>, WireError>> + 'a {
+        let (wire, proto) = match self {
+            Attributes::Wire(list) => (Some(list.read_as::<RawKeyValue>().try_iter()), None),
+            Attributes::Proto(list) => (
+                None,
+                Some(
+                    list.iter()
+                        .map(|kv| Ok(RawKeyValue::from(KeyValue::from_proto(kv)))),
+                ),
             ),
         };
         wire.into_iter()
