@@ -38,6 +38,13 @@ impl Text {
         }
     }
 
+    /// Room for `strings` more strings of `bytes` in all, up to
+    /// [`MAX_RESERVE`] bytes.
+    fn reserve(&mut self, strings: usize, bytes: usize) {
+        self.offsets.reserve(strings.min(MAX_RESERVE / 4));
+        self.bytes.reserve(bytes.min(MAX_RESERVE));
+    }
+
     /// How many strings it holds.
     fn len(&self) -> usize {
         self.offsets.len() - 1
@@ -130,10 +137,16 @@ pub(crate) struct AttributesBuilder {
     keys: Text,
     values: Text,
     values_set: NullBufferBuilder,
+    /// How many rows the column is expected to hold.
+    expected_rows: usize,
 }
 
 /// Bytes reserved per key or value.
 const TEXT_BYTES: usize = 16;
+
+/// The most a builder reserves at once, in bytes per buffer: a first row
+/// far larger than the rest must not reserve memory for many like it.
+const MAX_RESERVE: usize = 8 << 20;
 
 impl AttributesBuilder {
     /// A builder for `rows` rows of about `entries_per_row` entries.
@@ -146,6 +159,7 @@ impl AttributesBuilder {
             keys: Text::with_capacity(entries, entries * TEXT_BYTES),
             values: Text::with_capacity(entries, entries * TEXT_BYTES),
             values_set: NullBufferBuilder::new(entries),
+            expected_rows: rows,
         }
     }
 
@@ -171,10 +185,20 @@ impl AttributesBuilder {
         }
     }
 
-    /// Ends the open row.
+    /// Ends the open row. After the first, room is made for the expected
+    /// rows, taking the first as their measure: the records of one request
+    /// tend to carry the same attributes.
     pub(crate) fn close_row(&mut self) {
         let entries = i32::try_from(self.keys.len()).unwrap_or(i32::MAX);
         self.rows.push(entries);
+        if self.rows.len() == 2 {
+            let rest = self.expected_rows.saturating_sub(1);
+            let entries = self.keys.len().saturating_mul(rest);
+            self.keys
+                .reserve(entries, self.keys.bytes.len().saturating_mul(rest));
+            self.values
+                .reserve(entries, self.values.bytes.len().saturating_mul(rest));
+        }
     }
 
     /// The column, typed as [`attributes_type`].

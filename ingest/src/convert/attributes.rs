@@ -47,24 +47,8 @@ pub(crate) fn attribute_block(attributes: &[KeyValue<'_>], scratch: &mut String)
     block
 }
 
-/// Reads a record's attributes into `into` (cleared first), checking each
-/// as it goes but for the UTF-8 of their text, which their column checks
-/// when it is finished: the list is then walked once, whatever uses it.
-pub(crate) fn read_record_attributes<'a>(
-    attributes: Attributes<'a>,
-    into: &mut Vec<RawKeyValue<'a>>,
-) -> Result<(), WireError> {
-    into.clear();
-    for attribute in attributes.try_iter_raw() {
-        let attribute = attribute?;
-        attribute.validate()?;
-        into.push(attribute);
-    }
-    Ok(())
-}
-
-/// Checks that the text of attributes read by [`read_record_attributes`]
-/// is UTF-8: for a record that is refused rather than stored, whose column
+/// Checks that the text of attributes read by [`Attributes::read_raw`] is
+/// UTF-8: for a record that is refused rather than stored, whose column
 /// would have checked it. A request with such text is refused whole,
 /// whichever of its records holds it.
 pub(crate) fn check_text(attributes: &[RawKeyValue<'_>]) -> Result<(), WireError> {

@@ -13,7 +13,7 @@ use grayscope_core::schema::logs;
 use grayscope_patterns::{RuleHits, TemplateId};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value as ProtoValue};
 
-use super::attributes::{check_text, read_record_attributes, value_text};
+use super::attributes::{check_text, value_text};
 use super::columns::{ProvenanceColumns, hex, timestamp_builder, valid_span_id, valid_trace_id};
 use super::resource::{ResourceInfo, ScopeInfo};
 use super::{ConvertError, Converted, Rejections, nanos};
@@ -51,7 +51,7 @@ pub fn convert_logs(
             let scope = ScopeInfo::new(scope_logs.scope)?;
             for record in scope_logs.log_records.try_iter() {
                 let record = record?;
-                read_record_attributes(record.attributes, &mut attributes)?;
+                record.attributes.read_raw(&mut attributes)?;
                 // A nested body is decoded (and so checked) once, here.
                 let nested = nested_body(record.body)?;
                 let record = LogRecord {

@@ -10,8 +10,7 @@ use arrow::record_batch::RecordBatch;
 use grayscope_core::schema::spans;
 
 use super::attributes::{
-    AttributesBuilder, append_attributes, attributes_builder, check_text, read_record_attributes,
-    value_text,
+    AttributesBuilder, append_attributes, attributes_builder, check_text, value_text,
 };
 use super::columns::{
     ListOffsets, ProvenanceColumns, hex, timestamp_builder, valid_span_id, valid_trace_id,
@@ -51,7 +50,7 @@ pub fn convert_spans(
                 let span = span?;
                 // Read once, used for the promoted columns, the map and
                 // the rules.
-                read_record_attributes(span.attributes, &mut attributes)?;
+                span.attributes.read_raw(&mut attributes)?;
                 span.events.validate()?;
                 span.links.validate()?;
                 if let Err(reason) = validate(&span) {

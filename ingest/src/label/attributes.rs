@@ -412,10 +412,8 @@ mod tests {
         let resource = encoded(resource);
         let from_wire = answers(names, wire_list(&record), wire_list(&resource));
         assert_eq!(from_proto, from_wire);
-        let read: Vec<wire::RawKeyValue> = wire_list(&record)
-            .try_iter_raw()
-            .map(Result::unwrap)
-            .collect();
+        let mut read = Vec::new();
+        wire_list(&record).read_raw(&mut read).unwrap();
         let from_read = answers_read(names, &read, wire_list(&resource));
         assert_eq!(from_proto, from_read);
         from_proto

@@ -464,24 +464,26 @@ impl<'a> Attributes<'a> {
             .chain(proto.into_iter().flatten())
     }
 
-    /// The attributes in order, their text unchecked, with any damage
-    /// found reading them.
-    pub(crate) fn try_iter_raw(
-        self,
-    ) -> impl Iterator<Item = Result<RawKeyValue<'a>, WireError>> + 'a {
-        let (wire, proto) = match self {
-            Attributes::Wire(list) => (Some(list.read_as::<RawKeyValue>().try_iter()), None),
-            Attributes::Proto(list) => (
-                None,
-                Some(
+    /// Reads the attributes into `into` (cleared first), their text
+    /// unchecked and everything else checked.
+    pub(crate) fn read_raw(self, into: &mut Vec<RawKeyValue<'a>>) -> Result<(), WireError> {
+        into.clear();
+        match self {
+            Attributes::Wire(list) => {
+                for attribute in list.read_as::<RawKeyValue>().try_iter() {
+                    let attribute = attribute?;
+                    attribute.validate()?;
+                    into.push(attribute);
+                }
+            }
+            Attributes::Proto(list) => {
+                into.extend(
                     list.iter()
-                        .map(|kv| Ok(RawKeyValue::from(KeyValue::from_proto(kv)))),
-                ),
-            ),
-        };
-        wire.into_iter()
-            .flatten()
-            .chain(proto.into_iter().flatten())
+                        .map(|kv| RawKeyValue::from(KeyValue::from_proto(kv))),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The value of the first attribute named `key`, if there is one
