@@ -51,6 +51,10 @@
 //! not seen yet wait by design; see `docs/cohorts.md`). Their bodies come
 //! from eight kinds of event and are mined at ingest with the default
 //! miner, as a server does.
+//!
+//! The server run is the `grayscope` binary built with the bench, or the
+//! one `GRAYSCOPE_BIN` names: an A/B of two builds runs each build's
+//! binary, copied aside, with the same bench.
 
 // A bench program: it prints its report, panics on setup failures, and its
 // synchronous main thread sleeps while it polls.
@@ -545,7 +549,9 @@ fn start_grayscope(dir: &Path, args: &Args) -> Server {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_grayscope"))
+    let binary = std::env::var_os("GRAYSCOPE_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_grayscope").into());
+    let mut child = Command::new(binary)
         .args(["serve", "--config"])
         .arg(&config)
         .env("GRAYSCOPE_LOG", "warn")
