@@ -15,7 +15,9 @@
 //!
 //! `-- repeat` does nothing but convert the protobuf spans and log
 //! requests a fixed number of times each, for counting instructions, which
-//! other work on the machine does not disturb the way it disturbs time:
+//! other work on the machine does not disturb the way it disturbs time;
+//! `-- repeat cohorts` converts the `cohorts` group's requests without
+//! rules, and `-- repeat cohorts rule5` with its rule:
 //!
 //! ```text
 //! valgrind --tool=callgrind --toggle-collect='grayscope_ingest::convert::spans::convert_spans' \
@@ -645,8 +647,19 @@ const REPEATS: usize = 40;
 
 /// The `-- repeat` mode: each protobuf input converted [`REPEATS`] times.
 fn repeat() {
-    let labeler = Labeler::new();
-    let spans = Bytes::from(spans_request().encode_to_vec());
+    let args: Vec<String> = std::env::args().collect();
+    let has = |word: &str| args.iter().any(|arg| arg == word);
+    let labeler = if has("rule5") {
+        rules_labeler()
+    } else {
+        Labeler::new()
+    };
+    let spans = if has("cohorts") {
+        cohort_spans_request()
+    } else {
+        spans_request()
+    };
+    let spans = Bytes::from(spans.encode_to_vec());
     let logs = Bytes::from(logs_request().encode_to_vec());
     for (signal, body) in [(Signal::Traces, &spans), (Signal::Logs, &logs)] {
         for _ in 0..REPEATS {
