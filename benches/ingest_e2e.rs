@@ -549,8 +549,8 @@ fn start_grayscope(dir: &Path, args: &Args) -> Server {
         ),
     )
     .unwrap();
-    let binary = std::env::var_os("GRAYSCOPE_BIN")
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_grayscope").into());
+    let binary =
+        std::env::var_os("GRAYSCOPE_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_grayscope").into());
     let mut child = Command::new(binary)
         .args(["serve", "--config"])
         .arg(&config)
