@@ -14,6 +14,7 @@ mod logs;
 mod metrics;
 mod resource;
 mod spans;
+mod text;
 
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;

@@ -31,6 +31,7 @@ mod request;
 mod traces;
 mod value;
 
+pub(crate) use fields::At;
 pub use fields::WireError;
 pub use logs::{LogRecord, LogRecordLabel, ResourceLogs, ScopeLogs};
 pub use request::{Kind, Logs, LogsRequest, Request, TraceRequest, Traces};

@@ -11,95 +11,13 @@
 
 use std::sync::Arc;
 
-use arrow::array::{MapArray, NullBufferBuilder, StringArray, StructArray};
-use arrow::buffer::NullBuffer;
-use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use arrow::array::{MapArray, NullBufferBuilder, StructArray};
+use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::DataType;
 use arrow::error::ArrowError;
 use grayscope_core::schema::attributes_type;
 
-use crate::wire::WireError;
-
-/// Strings laid end to end, with their offsets (Arrow's `Utf8` layout).
-#[derive(Debug, Clone)]
-struct Text {
-    bytes: Vec<u8>,
-    /// `offsets[i]..offsets[i + 1]` is string `i`; starts with 0.
-    offsets: Vec<i32>,
-}
-
-impl Text {
-    fn with_capacity(strings: usize, bytes: usize) -> Self {
-        let mut offsets = Vec::with_capacity(strings + 1);
-        offsets.push(0);
-        Text {
-            bytes: Vec::with_capacity(bytes),
-            offsets,
-        }
-    }
-
-    /// Room for `strings` more strings of `bytes` in all, up to
-    /// [`MAX_RESERVE`] bytes.
-    fn reserve(&mut self, strings: usize, bytes: usize) {
-        self.offsets.reserve(strings.min(MAX_RESERVE / 4));
-        self.bytes.reserve(bytes.min(MAX_RESERVE));
-    }
-
-    /// How many strings it holds.
-    fn len(&self) -> usize {
-        self.offsets.len() - 1
-    }
-
-    /// The offset after the last byte. Beyond `i32::MAX` bytes the offsets
-    /// are wrong, and [`Text::finish`] refuses the column.
-    fn end(&self) -> i32 {
-        i32::try_from(self.bytes.len()).unwrap_or(i32::MAX)
-    }
-
-    fn push(&mut self, text: &[u8]) {
-        self.bytes.extend_from_slice(text);
-        self.offsets.push(self.end());
-    }
-
-    /// Appends every string of `other`.
-    fn extend(&mut self, other: &Text) {
-        let base = self.end();
-        self.bytes.extend_from_slice(&other.bytes);
-        self.offsets
-            .extend(other.offsets[1..].iter().map(|o| base.saturating_add(*o)));
-    }
-
-    /// The strings as a column; `field` names them in the error when they
-    /// are not UTF-8.
-    fn finish(
-        self,
-        nulls: Option<NullBuffer>,
-        field: &'static str,
-    ) -> Result<StringArray, ArrowError> {
-        if i32::try_from(self.bytes.len()).is_err() {
-            return Err(ArrowError::OffsetOverflowError(self.bytes.len()));
-        }
-        let offsets = OffsetBuffer::new(ScalarBuffer::from(self.offsets));
-        let bytes = Buffer::from_vec(self.bytes);
-        // Checks the whole buffer is UTF-8 and every offset a boundary.
-        StringArray::try_new(offsets.clone(), bytes.clone(), nulls).map_err(|error| {
-            let text = std::str::from_utf8(bytes.as_slice());
-            let whole = text.is_ok_and(|text| {
-                offsets
-                    .iter()
-                    .all(|o| text.is_char_boundary(usize::try_from(*o).unwrap_or(usize::MAX)))
-            });
-            if whole {
-                error
-            } else {
-                ArrowError::ExternalError(Box::new(WireError::Utf8 {
-                    message: "KeyValue",
-                    field,
-                }))
-            }
-        })
-    }
-}
+use super::text::Text;
 
 /// Attribute entries rendered once, to be copied into many rows.
 #[derive(Debug, Clone)]
@@ -143,10 +61,6 @@ pub(crate) struct AttributesBuilder {
 
 /// Bytes reserved per key or value.
 const TEXT_BYTES: usize = 16;
-
-/// The most a builder reserves at once, in bytes per buffer: a first row
-/// far larger than the rest must not reserve memory for many like it.
-const MAX_RESERVE: usize = 8 << 20;
 
 impl AttributesBuilder {
     /// A builder for `rows` rows of about `entries_per_row` entries.
@@ -195,9 +109,9 @@ impl AttributesBuilder {
             let rest = self.expected_rows.saturating_sub(1);
             let entries = self.keys.len().saturating_mul(rest);
             self.keys
-                .reserve(entries, self.keys.bytes.len().saturating_mul(rest));
+                .reserve(entries, self.keys.byte_len().saturating_mul(rest));
             self.values
-                .reserve(entries, self.values.bytes.len().saturating_mul(rest));
+                .reserve(entries, self.values.byte_len().saturating_mul(rest));
         }
     }
 
@@ -216,8 +130,10 @@ impl AttributesBuilder {
         if i32::try_from(self.keys.len()).is_err() {
             return Err(ArrowError::OffsetOverflowError(self.keys.len()));
         }
-        let keys = self.keys.finish(None, "key")?;
-        let values = self.values.finish(self.values_set.finish(), "value")?;
+        let keys = self.keys.finish(None, ("KeyValue", "key"))?;
+        let values = self
+            .values
+            .finish(self.values_set.finish(), ("KeyValue", "value"))?;
         let entries = StructArray::try_new(fields, vec![Arc::new(keys), Arc::new(values)], None)?;
         MapArray::try_new(
             entries_field,

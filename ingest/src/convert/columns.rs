@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, ListArray, NullBufferBuilder, StringBuilder, TimestampNanosecondBuilder,
+    ArrayRef, ListArray, NullBufferBuilder, StringArray, StringBuilder, TimestampNanosecondBuilder,
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::Field;
@@ -11,6 +11,7 @@ use arrow::error::ArrowError;
 
 use super::attributes::{AttributesBuilder, append_attributes, attributes_builder};
 use super::resource::{ResourceInfo, ScopeInfo};
+use super::text::Text;
 use crate::wire::RawKeyValue;
 
 /// A builder of `Timestamp(ns, "UTC")` values.
@@ -18,16 +19,72 @@ pub(crate) fn timestamp_builder(capacity: usize) -> TimestampNanosecondBuilder {
     TimestampNanosecondBuilder::with_capacity(capacity).with_timezone("UTC")
 }
 
+/// The two lowercase hex digits of every byte.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0; 2]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        pairs[byte] = [DIGITS[byte >> 4], DIGITS[byte & 0x0f]];
+        byte += 1;
+    }
+    pairs
+};
+
+/// Lowercase hex of the first 16 bytes of `bytes`, written into `buf`.
+#[inline]
+fn hex_digits<'a>(bytes: &[u8], buf: &'a mut [u8; 32]) -> &'a [u8] {
+    let bytes = &bytes[..bytes.len().min(16)];
+    for (pair, byte) in buf.chunks_exact_mut(2).zip(bytes) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(*byte)]);
+    }
+    &buf[..2 * bytes.len()]
+}
+
 /// Lowercase hex of an id of at most 16 bytes, written into `buf`.
 pub(crate) fn hex<'a>(bytes: &[u8], buf: &'a mut [u8; 32]) -> &'a str {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let bytes = &bytes[..bytes.len().min(16)];
-    for (i, byte) in bytes.iter().enumerate() {
-        buf[2 * i] = DIGITS[usize::from(byte >> 4)];
-        buf[2 * i + 1] = DIGITS[usize::from(byte & 0x0f)];
-    }
     // Only ASCII hex digits were written.
-    std::str::from_utf8(&buf[..2 * bytes.len()]).unwrap_or_default()
+    std::str::from_utf8(hex_digits(bytes, buf)).unwrap_or_default()
+}
+
+/// A column of ids (trace, span) in lowercase hex, written without a
+/// UTF-8 check each: the column is checked once when it is finished.
+pub(crate) struct IdColumn {
+    text: Text,
+    valid: NullBufferBuilder,
+}
+
+impl IdColumn {
+    /// Room for `rows` ids of `id_len` bytes.
+    pub(crate) fn with_capacity(rows: usize, id_len: usize) -> Self {
+        IdColumn {
+            text: Text::with_capacity(rows, rows * 2 * id_len),
+            valid: NullBufferBuilder::new(rows),
+        }
+    }
+
+    /// Appends `id` in hex (its first 16 bytes).
+    #[inline]
+    pub(crate) fn append(&mut self, id: &[u8]) {
+        let mut buf = [0u8; 32];
+        self.text.push(hex_digits(id, &mut buf));
+        self.valid.append_non_null();
+    }
+
+    /// Appends `id`, or a null when it is empty.
+    #[inline]
+    pub(crate) fn append_or_null(&mut self, id: &[u8]) {
+        if id.is_empty() {
+            self.text.push(&[]);
+            self.valid.append_null();
+        } else {
+            self.append(id);
+        }
+    }
+
+    pub(crate) fn finish(mut self) -> Result<StringArray, ArrowError> {
+        self.text.finish(self.valid.finish(), ("id", "hex"))
+    }
 }
 
 /// Whether `id` is a valid trace id (16 bytes, not all zero).
@@ -142,6 +199,8 @@ impl ListOffsets {
 
 #[cfg(test)]
 mod tests {
+    use arrow::array::Array as _;
+
     use super::*;
 
     #[test]
@@ -154,5 +213,21 @@ mod tests {
         assert!(!valid_trace_id(&[1; 15]));
         assert!(valid_span_id(&[1; 8]));
         assert!(!valid_span_id(&[0; 8]));
+    }
+
+    #[test]
+    fn id_columns_hold_lowercase_hex_or_null() {
+        let mut ids = IdColumn::with_capacity(1, 8);
+        ids.append(&[0xab, 0x01, 0xff]);
+        ids.append_or_null(&[]);
+        ids.append_or_null(&[0x0f; 20]);
+        ids.append(&[]);
+        let ids = ids.finish().unwrap();
+        assert_eq!(ids.value(0), "ab01ff");
+        assert!(ids.is_null(1));
+        // At most 16 bytes are written, as `hex` writes them.
+        assert_eq!(ids.value(2), "0f".repeat(16));
+        assert!(ids.is_valid(3));
+        assert_eq!(ids.value(3), "");
     }
 }

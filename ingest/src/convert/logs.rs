@@ -14,7 +14,9 @@ use grayscope_patterns::{RuleHits, TemplateId};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value as ProtoValue};
 
 use super::attributes::{check_text, value_text};
-use super::columns::{ProvenanceColumns, hex, timestamp_builder, valid_span_id, valid_trace_id};
+use super::columns::{
+    IdColumn, ProvenanceColumns, hex, timestamp_builder, valid_span_id, valid_trace_id,
+};
 use super::resource::{ResourceInfo, ScopeInfo};
 use super::{ConvertError, Converted, Rejections, nanos};
 use crate::label::{Labeler, Labels};
@@ -99,8 +101,8 @@ fn validate(record: &LogRecord<'_>) -> Result<(), String> {
 struct LogColumns<'m> {
     time: TimestampNanosecondBuilder,
     observed_time: TimestampNanosecondBuilder,
-    trace_id: StringBuilder,
-    span_id: StringBuilder,
+    trace_id: IdColumn,
+    span_id: IdColumn,
     severity_number: Int32Builder,
     severity_text: StringBuilder,
     body: StringBuilder,
@@ -122,8 +124,8 @@ impl<'m> LogColumns<'m> {
         LogColumns {
             time: timestamp_builder(n),
             observed_time: timestamp_builder(n),
-            trace_id: text(32),
-            span_id: text(16),
+            trace_id: IdColumn::with_capacity(n, 16),
+            span_id: IdColumn::with_capacity(n, 8),
             severity_number: Int32Builder::with_capacity(n),
             severity_text: text(5),
             body: text(96),
@@ -166,16 +168,8 @@ impl<'m> LogColumns<'m> {
                 .filter(|t| *t != 0)
                 .map(nanos),
         );
-        if record.trace_id.is_empty() {
-            self.trace_id.append_null();
-        } else {
-            self.trace_id.append_value(hex(record.trace_id, &mut id));
-        }
-        if record.span_id.is_empty() {
-            self.span_id.append_null();
-        } else {
-            self.span_id.append_value(hex(record.span_id, &mut id));
-        }
+        self.trace_id.append_or_null(record.trace_id);
+        self.span_id.append_or_null(record.span_id);
         self.severity_number.append_value(record.severity_number);
         self.severity_text
             .append_option(Some(record.severity_text).filter(|s| !s.is_empty()));
@@ -209,8 +203,8 @@ impl<'m> LogColumns<'m> {
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(self.time.finish()),
             Arc::new(self.observed_time.finish()),
-            Arc::new(self.trace_id.finish()),
-            Arc::new(self.span_id.finish()),
+            Arc::new(self.trace_id.finish()?),
+            Arc::new(self.span_id.finish()?),
             Arc::new(self.severity_number.finish()),
             Arc::new(self.severity_text.finish()),
             Arc::new(self.body.finish()),

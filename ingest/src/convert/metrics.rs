@@ -20,7 +20,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 
 use super::attributes::{AttributesBuilder, append_attributes, attributes_builder};
 use super::columns::{
-    ListOffsets, ProvenanceColumns, hex, timestamp_builder, valid_span_id, valid_trace_id,
+    IdColumn, ListOffsets, ProvenanceColumns, timestamp_builder, valid_span_id, valid_trace_id,
 };
 use super::resource::{ResourceInfo, ScopeInfo};
 use super::{ConvertError, Converted, Rejections, nanos};
@@ -520,8 +520,8 @@ struct ExemplarColumns {
     offsets: ListOffsets,
     time: TimestampNanosecondBuilder,
     value: Float64Builder,
-    trace_id: StringBuilder,
-    span_id: StringBuilder,
+    trace_id: IdColumn,
+    span_id: IdColumn,
     attributes: AttributesBuilder,
     cohort: StringBuilder,
 }
@@ -532,8 +532,8 @@ impl ExemplarColumns {
             offsets: ListOffsets::with_capacity(n),
             time: timestamp_builder(0),
             value: Float64Builder::new(),
-            trace_id: StringBuilder::new(),
-            span_id: StringBuilder::new(),
+            trace_id: IdColumn::with_capacity(0, 16),
+            span_id: IdColumn::with_capacity(0, 8),
             attributes: attributes_builder(0),
             cohort: StringBuilder::new(),
         }
@@ -547,7 +547,6 @@ impl ExemplarColumns {
         cohort: impl Fn(usize) -> &'c str,
         scratch: &mut String,
     ) {
-        let mut id = [0u8; 32];
         for (i, exemplar) in exemplars.iter().enumerate() {
             self.cohort.append_value(cohort(i));
             self.time.append_value(nanos(exemplar.time_unix_nano));
@@ -556,16 +555,8 @@ impl ExemplarColumns {
                 Some(exemplar::Value::AsInt(i)) => Some(i as f64),
                 None => None,
             });
-            if exemplar.trace_id.is_empty() {
-                self.trace_id.append_null();
-            } else {
-                self.trace_id.append_value(hex(&exemplar.trace_id, &mut id));
-            }
-            if exemplar.span_id.is_empty() {
-                self.span_id.append_null();
-            } else {
-                self.span_id.append_value(hex(&exemplar.span_id, &mut id));
-            }
+            self.trace_id.append_or_null(&exemplar.trace_id);
+            self.span_id.append_or_null(&exemplar.span_id);
             append_attributes(
                 &mut self.attributes,
                 Attributes::Proto(&exemplar.filtered_attributes)
@@ -584,8 +575,8 @@ impl ExemplarColumns {
             vec![
                 Arc::new(self.time.finish()),
                 Arc::new(self.value.finish()),
-                Arc::new(self.trace_id.finish()),
-                Arc::new(self.span_id.finish()),
+                Arc::new(self.trace_id.finish()?),
+                Arc::new(self.span_id.finish()?),
                 Arc::new(self.attributes.finish()?),
                 Arc::new(self.cohort.finish()),
             ],

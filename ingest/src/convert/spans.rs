@@ -13,7 +13,7 @@ use super::attributes::{
     AttributesBuilder, append_attributes, attributes_builder, check_text, value_text,
 };
 use super::columns::{
-    ListOffsets, ProvenanceColumns, hex, timestamp_builder, valid_span_id, valid_trace_id,
+    IdColumn, ListOffsets, ProvenanceColumns, timestamp_builder, valid_span_id, valid_trace_id,
 };
 use super::resource::{ResourceInfo, ScopeInfo};
 use super::{ConvertError, Converted, Rejections, nanos};
@@ -179,9 +179,9 @@ struct SpanColumns {
     time: TimestampNanosecondBuilder,
     end_time: TimestampNanosecondBuilder,
     duration_ns: Int64Builder,
-    trace_id: StringBuilder,
-    span_id: StringBuilder,
-    parent_span_id: StringBuilder,
+    trace_id: IdColumn,
+    span_id: IdColumn,
+    parent_span_id: IdColumn,
     trace_state: StringBuilder,
     service: StringBuilder,
     name: StringBuilder,
@@ -205,9 +205,9 @@ impl SpanColumns {
             time: timestamp_builder(n),
             end_time: timestamp_builder(n),
             duration_ns: Int64Builder::with_capacity(n),
-            trace_id: text(32),
-            span_id: text(16),
-            parent_span_id: text(16),
+            trace_id: IdColumn::with_capacity(n, 16),
+            span_id: IdColumn::with_capacity(n, 8),
+            parent_span_id: IdColumn::with_capacity(n, 8),
             trace_state: text(0),
             service: text(16),
             name: text(24),
@@ -234,21 +234,15 @@ impl SpanColumns {
         label: (&str, Option<&str>),
         scratch: &mut String,
     ) {
-        let mut id = [0u8; 32];
         let start = nanos(span.start_time_unix_nano);
         let end = nanos(span.end_time_unix_nano);
         self.time.append_value(start);
         self.end_time.append_value(end);
         self.duration_ns
             .append_value(end.saturating_sub(start).max(0));
-        self.trace_id.append_value(hex(span.trace_id, &mut id));
-        self.span_id.append_value(hex(span.span_id, &mut id));
-        if span.parent_span_id.is_empty() {
-            self.parent_span_id.append_null();
-        } else {
-            self.parent_span_id
-                .append_value(hex(span.parent_span_id, &mut id));
-        }
+        self.trace_id.append(span.trace_id);
+        self.span_id.append(span.span_id);
+        self.parent_span_id.append_or_null(span.parent_span_id);
         self.trace_state
             .append_option(Some(span.trace_state).filter(|s| !s.is_empty()));
         self.service.append_value(&resource.service);
@@ -283,9 +277,9 @@ impl SpanColumns {
             Arc::new(self.time.finish()),
             Arc::new(self.end_time.finish()),
             Arc::new(self.duration_ns.finish()),
-            Arc::new(self.trace_id.finish()),
-            Arc::new(self.span_id.finish()),
-            Arc::new(self.parent_span_id.finish()),
+            Arc::new(self.trace_id.finish()?),
+            Arc::new(self.span_id.finish()?),
+            Arc::new(self.parent_span_id.finish()?),
             Arc::new(self.trace_state.finish()),
             Arc::new(self.service.finish()),
             Arc::new(self.name.finish()),
@@ -355,8 +349,8 @@ impl EventColumns {
 /// attributes) per span.
 struct LinkColumns {
     offsets: ListOffsets,
-    trace_id: StringBuilder,
-    span_id: StringBuilder,
+    trace_id: IdColumn,
+    span_id: IdColumn,
     trace_state: StringBuilder,
     attributes: AttributesBuilder,
 }
@@ -365,18 +359,17 @@ impl LinkColumns {
     fn with_capacity(n: usize) -> Self {
         LinkColumns {
             offsets: ListOffsets::with_capacity(n),
-            trace_id: StringBuilder::new(),
-            span_id: StringBuilder::new(),
+            trace_id: IdColumn::with_capacity(0, 16),
+            span_id: IdColumn::with_capacity(0, 8),
             trace_state: StringBuilder::new(),
             attributes: attributes_builder(0),
         }
     }
 
     fn append(&mut self, links: Repeated<'_, Link<'_>>, scratch: &mut String) {
-        let mut id = [0u8; 32];
         for link in links.iter() {
-            self.trace_id.append_value(hex(link.trace_id, &mut id));
-            self.span_id.append_value(hex(link.span_id, &mut id));
+            self.trace_id.append(link.trace_id);
+            self.span_id.append(link.span_id);
             self.trace_state
                 .append_option(Some(link.trace_state).filter(|s| !s.is_empty()));
             append_attributes(
@@ -393,8 +386,8 @@ impl LinkColumns {
         let items = StructArray::try_new(
             spans::link_fields(),
             vec![
-                Arc::new(self.trace_id.finish()),
-                Arc::new(self.span_id.finish()),
+                Arc::new(self.trace_id.finish()?),
+                Arc::new(self.span_id.finish()?),
                 Arc::new(self.trace_state.finish()),
                 Arc::new(self.attributes.finish()?),
             ],
