@@ -26,6 +26,9 @@ pub(crate) struct Lookups {
     /// `baggage.` name) the baggage header attributes. Sorted, without
     /// duplicates.
     keys: Box<[Box<str>]>,
+    /// Bit `n` is set when a key is `n` bytes long (bit 63: 63 or more):
+    /// most of a record's attribute names are told apart by length alone.
+    key_lengths: u64,
     /// Per name: the slot (index in `keys`) of the name itself (always
     /// there), and of the key it falls back to.
     slots: Box<[(Option<usize>, Option<usize>)]>,
@@ -63,9 +66,13 @@ impl Lookups {
             .iter()
             .filter_map(|h| slot(h).filter(|_| any_baggage))
             .collect();
+        let key_lengths = keys
+            .iter()
+            .fold(0, |mask, key| mask | length_bit(key.as_bytes()));
         Lookups {
             names: names.into(),
             keys: keys.into(),
+            key_lengths,
             slots,
             headers,
         }
@@ -79,6 +86,21 @@ impl Lookups {
     fn index(&self, key: &str) -> Option<usize> {
         search(&self.names, key.as_bytes())
     }
+
+    /// The slot of `key` among the keys, if it is one.
+    #[inline]
+    fn key_slot(&self, key: &[u8]) -> Option<usize> {
+        if self.key_lengths & length_bit(key) == 0 {
+            return None;
+        }
+        search(&self.keys, key)
+    }
+}
+
+/// The bit of [`Lookups::key_lengths`] for `key`'s length.
+#[inline]
+fn length_bit(key: &[u8]) -> u64 {
+    1 << key.len().min(63)
 }
 
 /// The position of `key` in `sorted`: a scan for a few, a binary search
@@ -223,7 +245,7 @@ impl<'a> RecordCells<'a> {
     pub(crate) fn fill(&mut self, lookups: &Lookups, attributes: &[wire::RawKeyValue<'a>]) {
         self.walked.set(true);
         for attribute in attributes {
-            if let Some(slot) = search(&lookups.keys, attribute.key) {
+            if let Some(slot) = lookups.key_slot(attribute.key) {
                 let cell = &self.found[slot];
                 if cell.get().is_none() {
                     cell.set(Some(match attribute.value {
@@ -272,7 +294,7 @@ impl<'a> RecordAttributes<'_, 'a> {
         if !cells.walked.replace(true) {
             let mut wanted = cells.found.len();
             for (key, value) in self.record.entries() {
-                let Some(cell) = search(&self.lookups.keys, key).map(|s| &cells.found[s]) else {
+                let Some(cell) = self.lookups.key_slot(key).map(|s| &cells.found[s]) else {
                     continue;
                 };
                 if cell.get().is_some() {

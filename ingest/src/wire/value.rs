@@ -500,20 +500,11 @@ impl<'a> Attributes<'a> {
     /// equal to a `&str` is valid UTF-8). Damage ends the walk, as in
     /// [`Attributes::iter`].
     #[inline]
-    pub(crate) fn entries(self) -> impl Iterator<Item = (&'a [u8], EncodedValue<'a>)> + 'a {
-        let (wire, proto) = match self {
-            Attributes::Wire(list) => (Some(list.messages().map_while(entry)), None),
-            Attributes::Proto(list) => (
-                None,
-                Some(list.iter().map(|kv| {
-                    let value = EncodedValue::Proto(Value::from_proto(kv.value.as_ref()));
-                    (kv.key.as_bytes(), value)
-                })),
-            ),
-        };
-        wire.into_iter()
-            .flatten()
-            .chain(proto.into_iter().flatten())
+    pub(crate) fn entries(self) -> Entries<'a> {
+        match self {
+            Attributes::Wire(list) => Entries(Walk::Wire(Fields::new(list.bytes), list.tag)),
+            Attributes::Proto(list) => Entries(Walk::Proto(list.iter())),
+        }
     }
 
     pub(crate) fn validate(&self) -> Result<(), WireError> {
@@ -558,6 +549,39 @@ fn entry(bytes: &[u8]) -> Option<(&[u8], EncodedValue<'_>)> {
         }
     }
     Some((key, EncodedValue::Wire(value)))
+}
+
+/// The iterator of [`Attributes::entries`].
+pub(crate) struct Entries<'a>(Walk<'a>);
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = (&'a [u8], EncodedValue<'a>);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.0 {
+            Walk::Wire(fields, tag) => loop {
+                // Damage ends the walk.
+                let Some(Ok((t, field))) = fields.next() else {
+                    *fields = Fields::new(&[]);
+                    return None;
+                };
+                if let Field::Bytes(bytes) = field
+                    && t == *tag
+                {
+                    let found = entry(bytes);
+                    if found.is_none() {
+                        *fields = Fields::new(&[]);
+                    }
+                    return found;
+                }
+            },
+            Walk::Proto(list) => list.next().map(|kv| {
+                let value = EncodedValue::Proto(Value::from_proto(kv.value.as_ref()));
+                (kv.key.as_bytes(), value)
+            }),
+        }
+    }
 }
 
 /// The iterator of [`Attributes::iter`].
