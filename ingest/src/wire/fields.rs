@@ -144,6 +144,31 @@ impl<'a> Fields<'a> {
         self.message.len() - self.rest.len()
     }
 
+    /// Passes over the fields that follow as long as they are
+    /// length-delimited fields of `tag` (below 16, so that their key is one
+    /// byte): the rest of a run of one repeated field, as encoders write
+    /// it. Stops before anything else, including a field that runs past
+    /// the end, which the next read then reports.
+    #[inline]
+    pub(crate) fn skip_run(&mut self, tag: u32) {
+        let Ok(key) = u8::try_from(tag << 3 | 2) else {
+            return;
+        };
+        if key >= 0x80 {
+            return;
+        }
+        while let [first, tail @ ..] = self.rest
+            && *first == key
+        {
+            let mut rest = tail;
+            let Ok(len) = varint(&mut rest) else { return };
+            let Some(rest) = usize::try_from(len).ok().and_then(|len| rest.get(len..)) else {
+                return;
+            };
+            self.rest = rest;
+        }
+    }
+
     #[inline(always)]
     fn read(&mut self) -> Result<Option<(u32, Field<'a>)>, WireError> {
         loop {
@@ -316,6 +341,26 @@ mod tests {
             varint(&mut &[0x80, 0x80][..]),
             Err(WireError::Truncated)
         ));
+    }
+
+    #[test]
+    fn a_run_of_one_field_is_passed_over_up_to_anything_else() {
+        // Field 9 three times, then field 1; then field 9 cut short.
+        let mut bytes = vec![0x4a, 0x01, b'a', 0x4a, 0x00, 0x4a, 0x02, b'b', b'c'];
+        bytes.extend([0x0a, 0x01, b'x', 0x4a, 0x05, b'y']);
+        let mut fields = Fields::new(&bytes);
+        fields.next().unwrap().unwrap();
+        fields.skip_run(9);
+        assert_eq!(fields.offset(), 9);
+        assert!(matches!(fields.next(), Some(Ok((1, Field::Bytes(b"x"))))));
+        // The damaged field is left for the next read to report.
+        fields.skip_run(9);
+        assert_eq!(fields.offset(), 12);
+        assert!(matches!(fields.next(), Some(Err(WireError::Truncated))));
+        // Tags of 16 and up have two-byte keys: no run is skipped.
+        let mut fields = Fields::new(&[0x82, 0x01, 0x00]);
+        fields.skip_run(16);
+        assert_eq!(fields.offset(), 0);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! `ExportLogsServiceRequest`, read in place.
 
 use super::fields::{Stretch, WireError};
-use super::value::{Attributes, Message, Repeated, Resource, Scope, Value, for_each_field, note};
+use super::value::{
+    Attributes, Message, Repeated, Resource, Scope, Value, for_each_field, for_each_field_with_run,
+    note,
+};
 
 /// A resource and its log records, by scope.
 #[derive(Debug, Clone, Copy, Default)]
@@ -102,7 +105,7 @@ impl<'a> Message<'a> for LogRecord<'a> {
         const AT: &str = "LogRecord";
         let mut record = LogRecord::default();
         let mut attributes = Stretch::default();
-        for_each_field(bytes, |tag, field, start, end| {
+        for_each_field_with_run(bytes, 6, |tag, field, start, end| {
             match tag {
                 1 => record.time_unix_nano = field.fixed64((AT, "time_unix_nano"))?,
                 2 => record.severity_number = field.int32((AT, "severity_number"))?,
@@ -153,7 +156,7 @@ impl<'a> Message<'a> for LogRecordLabel<'a> {
         const AT: &str = "LogRecord";
         let mut record = LogRecordLabel::default();
         let mut attributes = Stretch::default();
-        for_each_field(bytes, |tag, field, start, end| {
+        for_each_field_with_run(bytes, 6, |tag, field, start, end| {
             match tag {
                 6 => note(&mut attributes, field, start, end, (AT, "attributes"))?,
                 8 => record.flags = field.fixed32((AT, "flags"))?,

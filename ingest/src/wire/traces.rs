@@ -1,7 +1,9 @@
 //! `ExportTraceServiceRequest`, read in place.
 
 use super::fields::{Stretch, WireError};
-use super::value::{Attributes, Message, Repeated, Resource, Scope, for_each_field, note};
+use super::value::{
+    Attributes, Message, Repeated, Resource, Scope, for_each_field, for_each_field_with_run, note,
+};
 
 /// A resource and its spans, by scope.
 #[derive(Debug, Clone, Copy, Default)]
@@ -117,7 +119,7 @@ impl<'a> Message<'a> for Span<'a> {
         const AT: &str = "Span";
         let mut span = Span::default();
         let (mut attributes, mut events, mut links) = Default::default();
-        for_each_field(bytes, |tag, field, start, end| {
+        for_each_field_with_run(bytes, 9, |tag, field, start, end| {
             match tag {
                 1 => span.trace_id = field.bytes((AT, "trace_id"))?,
                 2 => span.span_id = field.bytes((AT, "span_id"))?,

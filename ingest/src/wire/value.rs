@@ -162,6 +162,30 @@ pub(crate) fn for_each_field<'a>(
     }
 }
 
+/// [`for_each_field`], passing over each run of field `run` (a repeated
+/// message field, whose occurrences encoders write together) in one step:
+/// `f` sees the run's first field, with `end` at the end of the run. For
+/// a message whose repeated field is only [`note`]d while walking it.
+#[inline(always)]
+pub(crate) fn for_each_field_with_run<'a>(
+    bytes: &'a [u8],
+    run: u32,
+    mut f: impl FnMut(u32, Field<'a>, usize, usize) -> Result<(), WireError>,
+) -> Result<(), WireError> {
+    let mut fields = Fields::new(bytes);
+    loop {
+        let start = fields.offset();
+        let Some(next) = fields.next() else {
+            return Ok(());
+        };
+        let (tag, field) = next?;
+        if tag == run && matches!(field, Field::Bytes(_)) {
+            fields.skip_run(run);
+        }
+        f(tag, field, start, fields.offset())?;
+    }
+}
+
 /// An attribute value, as OTLP's `AnyValue`.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Value<'a> {
