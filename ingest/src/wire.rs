@@ -11,7 +11,9 @@
 //!   `Bytes`). [`Request::decode`] checks all of it: structure, wire types,
 //!   UTF-8 of every string, nested values; a request that fails is
 //!   rejected whole, as prost would reject it. [`Request::read`] defers
-//!   the check to the converter, which reads every field checked anyway.
+//!   the check to the converter, which reads every field checked anyway
+//!   (record attributes as `RawKeyValue`s, whose text their Arrow column
+//!   checks at once when it is finished).
 //! - Their records ([`Span`], [`LogRecord`], …) are parsed from the body on
 //!   each visit, as small structs of borrowed slices; repeated fields
 //!   ([`Repeated`]) are walked lazily, over the stretch of the message
