@@ -149,17 +149,10 @@ pub(crate) fn note(
 #[inline(always)]
 pub(crate) fn for_each_field<'a>(
     bytes: &'a [u8],
-    mut f: impl FnMut(u32, Field<'a>, usize, usize) -> Result<(), WireError>,
+    f: impl FnMut(u32, Field<'a>, usize, usize) -> Result<(), WireError>,
 ) -> Result<(), WireError> {
-    let mut fields = Fields::new(bytes);
-    loop {
-        let start = fields.offset();
-        let Some(next) = fields.next() else {
-            return Ok(());
-        };
-        let (tag, field) = next?;
-        f(tag, field, start, fields.offset())?;
-    }
+    // Tag 0 is no field's: the walk refuses it.
+    for_each_field_with_run(bytes, 0, f)
 }
 
 /// [`for_each_field`], passing over each run of field `run` (a repeated
