@@ -671,9 +671,39 @@ fn repeat() {
     }
 }
 
+/// The `-- sizes` mode: the memory each column of a converted request
+/// holds (buffers' capacity, as the store counts it), per record.
+fn sizes() {
+    let spans = Bytes::from(spans_request().encode_to_vec());
+    let logs = Bytes::from(logs_request().encode_to_vec());
+    for (signal, body) in [(Signal::Traces, spans), (Signal::Logs, logs)] {
+        let protobuf = body.len();
+        let converted = decode_and_convert(signal, Encoding::Protobuf, body, &Labeler::new(), None)
+            .expect("convert");
+        let batch = &converted.batch;
+        let rows = batch.num_rows().max(1) as f64;
+        println!(
+            "{signal:?}: {:.1} protobuf bytes and {:.1} bytes in memory per record",
+            protobuf as f64 / rows,
+            batch.get_array_memory_size() as f64 / rows
+        );
+        for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+            println!(
+                "  {:>8.1}  {}",
+                column.get_array_memory_size() as f64 / rows,
+                field.name()
+            );
+        }
+    }
+}
+
 fn main() {
     if std::env::args().any(|arg| arg == "repeat") {
         repeat();
+        return;
+    }
+    if std::env::args().any(|arg| arg == "sizes") {
+        sizes();
         return;
     }
     let mut c = Criterion::default().configure_from_args();

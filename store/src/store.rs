@@ -420,6 +420,7 @@ fn open_blocking(
         },
         segment_size: config.wal.segment_size.0,
         recycle_segments: config.wal.recycle_segments,
+        direct_io: config.wal.direct_io,
         // Never reuse a number the parts already cover, even if the log
         // directory was lost.
         min_next_lsn: flushed + 1,

@@ -20,7 +20,10 @@
 //! 2. One committer thread owns the segment file. It takes everything pending
 //!    (up to [`WalOptions::max_group_bytes`]), assigns LSNs in order, writes
 //!    the whole group with one `writev`, and — with
-//!    [`SyncPolicy::EveryCommit`] — one `fdatasync`.
+//!    [`SyncPolicy::EveryCommit`] — one `fdatasync`. With that policy the
+//!    group goes straight to the disk (`O_DIRECT`, one `pwrite` of whole
+//!    blocks: `wal/direct.rs`) unless [`WalOptions::direct_io`] is off or
+//!    the file system refuses it.
 //! 3. It then calls [`Apply::apply`] for each record in LSN order (the store
 //!    inserts into its memtables there, so a memtable always holds a
 //!    contiguous LSN prefix) and only then answers the appenders.
@@ -73,7 +76,8 @@
 //!    8  segment      8  the segment's first_lsn
 //!   16  next_lsn     8  the LSN the next record will have
 //!   24  reserved     8  0
-//! stale-bytes = whatever an earlier use of the file left (nothing in a new file)
+//! stale-bytes = whatever an earlier use of the file left (nothing in a new file),
+//!               or zeros to the end of the block after a direct write
 //! ```
 //!
 //! Version 2 added the kind byte, version 3 the end marker; this build reads
@@ -142,6 +146,7 @@
 //! name, so an LSN is never reused; they may skip values across a recovery.
 
 mod committer;
+mod direct;
 mod format;
 mod recovery;
 #[cfg(test)]
@@ -224,6 +229,10 @@ pub struct WalOptions {
     /// as new segments instead of being deleted; the rest are deleted.
     /// Costs up to this many times `segment_size` of disk. Default: 4.
     pub recycle_segments: usize,
+    /// With [`SyncPolicy::EveryCommit`], write segments with `O_DIRECT`,
+    /// past the page cache (see `wal/direct.rs`); a file system that
+    /// refuses it (tmpfs) gets buffered writes. Default: true.
+    pub direct_io: bool,
 }
 
 impl Default for WalOptions {
@@ -236,6 +245,7 @@ impl Default for WalOptions {
             min_next_lsn: 1,
             rebuild: None,
             recycle_segments: 4,
+            direct_io: true,
         }
     }
 }
@@ -353,8 +363,9 @@ pub struct Recovery {
 /// Figures of a [`Wal`], for `system` tables and logs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WalStats {
-    /// Bytes of all segments: headers, records and end markers (a reused
-    /// file may be longer; free segments are not counted).
+    /// Bytes of all segments: headers, records and end markers, to the end
+    /// of the block with direct writes (a reused file may be longer; free
+    /// segments are not counted).
     pub bytes_on_disk: u64,
     /// Segment files, the one being written included.
     pub segments: usize,

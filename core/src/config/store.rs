@@ -85,6 +85,12 @@ pub struct WalConfig {
     /// to this many times `segment_size` of disk. `0` deletes them.
     /// Default `4`.
     pub recycle_segments: usize,
+    /// With `sync = "commit"`, write the log with direct I/O (`O_DIRECT`),
+    /// past the page cache: every commit waits for the disk anyway, and
+    /// copying each commit into the page cache cost more CPU than the rest
+    /// of the log's work. A file system that refuses direct I/O gets
+    /// buffered writes. Default `true`.
+    pub direct_io: bool,
 }
 
 impl Default for StoreConfig {
@@ -109,6 +115,7 @@ impl Default for WalConfig {
             sync_interval: ConfigDuration::from_millis(100),
             segment_size: ByteSize(64 << 20),
             recycle_segments: 4,
+            direct_io: true,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IoSlice, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -13,6 +13,7 @@ use std::time::Duration;
 use arrow::record_batch::RecordBatch;
 use tokio::sync::{mpsc, oneshot};
 
+use super::direct::{self, DirectWrites};
 use super::format::{
     END_MARKER_LEN, EncodedRecord, SEGMENT_HEADER_LEN, TEMP_SUFFIX, end_marker, free_file_name,
     segment_file_name, segment_header,
@@ -47,6 +48,9 @@ pub(super) struct Shared {
     free: Mutex<Vec<PathBuf>>,
     /// Segments started by overwriting a free one, since open.
     recycled_segments: AtomicU64,
+    /// Whether new segments are written with `O_DIRECT`: wanted (see
+    /// [`WalOptions::direct_io`]) and not refused by the file system yet.
+    direct_io: AtomicBool,
     /// Set once, by the first failed write or fsync.
     poison: OnceLock<(PathBuf, Arc<io::Error>)>,
     /// What the interval flusher syncs: set when a segment is created.
@@ -94,12 +98,14 @@ impl Shared {
         recovered_records: u64,
         damaged_ranges: u64,
     ) -> Shared {
+        let direct_io = options.direct_io && options.sync == SyncPolicy::EveryCommit;
         Shared {
             dir,
             options,
             segments: Mutex::new(segments),
             free: Mutex::new(free),
             recycled_segments: AtomicU64::new(0),
+            direct_io: AtomicBool::new(direct_io),
             poison: OnceLock::new(),
             written: Mutex::new(None),
             last_lsn: AtomicU64::new(last_lsn),
@@ -268,8 +274,9 @@ impl Shared {
     /// Creates the segment whose first record will be `first_lsn`: its
     /// header and an end marker written and fsynced under another name,
     /// renamed into place, directory fsynced. Overwrites a free segment if
-    /// one waits, else writes a new file. Returns the path and the file.
-    fn create_segment(&self, first_lsn: Lsn) -> io::Result<(PathBuf, File)> {
+    /// one waits, else writes a new file. Returns the path, the file, and
+    /// the state of its direct writes if it is written with `O_DIRECT`.
+    fn create_segment(&self, first_lsn: Lsn) -> io::Result<(PathBuf, File, Option<DirectWrites>)> {
         let name = segment_file_name(first_lsn);
         let path = self.dir.join(&name);
         if path.exists() {
@@ -288,14 +295,14 @@ impl Shared {
         // While it has its `.free` name, recovery never reads it.
         let free = lock(&self.free).pop();
         let recycled = match free {
-            Some(free) => match OpenOptions::new().write(true).open(&free) {
-                Ok(file) => Some((free, file)),
+            Some(free) => match self.start_file(&free, false, &start) {
+                Ok((file, direct)) => Some((free, file, direct)),
                 Err(error) if error.kind() == io::ErrorKind::NotFound => None,
                 Err(error) => return Err(error),
             },
             None => None,
         };
-        let (temp, mut file) = match recycled {
+        let (temp, file, direct) = match recycled {
             Some(recycled) => {
                 self.recycled_segments.fetch_add(1, Ordering::Relaxed);
                 recycled
@@ -304,19 +311,59 @@ impl Shared {
                 let temp = self
                     .dir
                     .join(format!("{}{TEMP_SUFFIX}", first_lsn_digits(&name)));
-                let file = OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .open(&temp)?;
-                (temp, file)
+                let (file, direct) = self.start_file(&temp, true, &start)?;
+                (temp, file, direct)
             }
         };
-        file.write_all(&start)?;
         self.sync_file(&file)?;
         fs::rename(&temp, &path)?;
         sync_dir(&self.dir)?;
-        Ok((path, file))
+        Ok((path, file, direct))
+    }
+
+    /// Opens (or creates) the file at `path` and writes `start`, the
+    /// segment's header and first end marker, at its beginning: directly if
+    /// direct I/O is wanted and the file system takes it, else through the
+    /// page cache (and then for every later segment too).
+    fn start_file(
+        &self,
+        path: &Path,
+        create: bool,
+        start: &[u8],
+    ) -> io::Result<(File, Option<DirectWrites>)> {
+        if self.direct_io.load(Ordering::Relaxed) {
+            if let Some(file) = direct::open(path, create)? {
+                let mut writes = DirectWrites::default();
+                match writes.write(&file, 0, &[IoSlice::new(start)], SEGMENT_HEADER_LEN as u64) {
+                    Ok(()) => return Ok((file, Some(writes))),
+                    Err(error) if direct::refused(&error) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            self.direct_io.store(false, Ordering::Relaxed);
+            tracing::warn!(
+                dir = %self.dir.display(),
+                "the file system refuses direct I/O; the write-ahead log writes through the page cache"
+            );
+        }
+        let mut options = OpenOptions::new();
+        options.write(true);
+        if create {
+            options.create(true).truncate(true);
+        }
+        let mut file = options.open(path)?;
+        file.write_all(start)?;
+        Ok((file, None))
+    }
+}
+
+/// The bytes a segment whose end marker ends at `end` takes on disk:
+/// direct writes fill whole blocks.
+fn on_disk(end: u64, direct: bool) -> u64 {
+    if direct {
+        end.next_multiple_of(direct::BLOCK as u64)
+    } else {
+        end
     }
 }
 
@@ -338,6 +385,8 @@ pub(super) struct Committer {
     apply: Arc<dyn Apply>,
     file: Arc<File>,
     path: PathBuf,
+    /// How `file` is written when it was opened with `O_DIRECT`.
+    direct: Option<DirectWrites>,
     /// The first LSN of the segment being written.
     segment_first_lsn: Lsn,
     /// Where the segment's records end, and its end marker starts: the
@@ -356,17 +405,21 @@ impl Committer {
         apply: Arc<dyn Apply>,
         lock_file: File,
     ) -> Result<Committer> {
-        let (path, file) = shared
-            .create_segment(next_lsn)
-            .map_err(|source| Error::OpenWal {
-                path: shared.dir.join(segment_file_name(next_lsn)),
-                source,
-            })?;
+        let (path, file, direct) =
+            shared
+                .create_segment(next_lsn)
+                .map_err(|source| Error::OpenWal {
+                    path: shared.dir.join(segment_file_name(next_lsn)),
+                    source,
+                })?;
         let file = Arc::new(file);
         lock(&shared.segments).push(SegmentFile {
             first_lsn: next_lsn,
             path: path.clone(),
-            bytes: (SEGMENT_HEADER_LEN + END_MARKER_LEN) as u64,
+            bytes: on_disk(
+                (SEGMENT_HEADER_LEN + END_MARKER_LEN) as u64,
+                direct.is_some(),
+            ),
         });
         *lock(&shared.written) = Some(Written {
             file: file.clone(),
@@ -378,6 +431,7 @@ impl Committer {
             apply,
             file,
             path,
+            direct,
             segment_first_lsn: next_lsn,
             file_bytes: SEGMENT_HEADER_LEN as u64,
             next_lsn,
@@ -513,7 +567,7 @@ impl Committer {
         let marker = end_marker(self.segment_first_lsn, first_lsn + group.len() as u64);
         slices.push(IoSlice::new(&marker));
         let group_bytes: u64 = group.iter().map(|p| p.record.disk_len() as u64).sum();
-        if let Err(error) = self.write_all(&mut slices) {
+        if let Err(error) = self.write_all(&mut slices, group_bytes) {
             let path = self.path.clone();
             return self.fail(group, Step::Write, &path, error);
         }
@@ -524,7 +578,10 @@ impl Committer {
         self.next_lsn += count;
         self.file_bytes += group_bytes;
         if let Some(segment) = lock(&self.shared.segments).last_mut() {
-            segment.bytes = self.file_bytes + END_MARKER_LEN as u64;
+            segment.bytes = on_disk(
+                self.file_bytes + END_MARKER_LEN as u64,
+                self.direct.is_some(),
+            );
         }
         self.shared.last_lsn.store(last_lsn, Ordering::Release);
         self.shared.commit_groups.fetch_add(1, Ordering::Relaxed);
@@ -577,11 +634,15 @@ impl Committer {
     }
 
     /// Writes `slices` where the segment's records end, over its end marker
-    /// (and, in a recycled file, over what an earlier use left there).
-    fn write_all(&self, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    /// (and, in a recycled file, over what an earlier use left there);
+    /// `records_len` of their bytes are records, the rest the end marker.
+    fn write_all(&mut self, mut slices: &mut [IoSlice<'_>], records_len: u64) -> io::Result<()> {
         #[cfg(test)]
         if self.shared.faults.fail_write.swap(false, Ordering::SeqCst) {
             return Err(io::Error::other("injected write failure"));
+        }
+        if let Some(direct) = &mut self.direct {
+            return direct.write(&self.file, self.file_bytes, slices, records_len);
         }
         let mut file = &*self.file;
         file.seek(SeekFrom::Start(self.file_bytes))?;
@@ -609,7 +670,7 @@ impl Committer {
                 .durable_lsn
                 .fetch_max(last_lsn, Ordering::AcqRel);
         }
-        let (path, file) = self.shared.create_segment(self.next_lsn).map_err(|error| {
+        let (path, file, direct) = self.shared.create_segment(self.next_lsn).map_err(|error| {
             (
                 Step::Write,
                 self.shared.dir.join(segment_file_name(self.next_lsn)),
@@ -620,7 +681,10 @@ impl Committer {
         lock(&self.shared.segments).push(SegmentFile {
             first_lsn: self.next_lsn,
             path: path.clone(),
-            bytes: (SEGMENT_HEADER_LEN + END_MARKER_LEN) as u64,
+            bytes: on_disk(
+                (SEGMENT_HEADER_LEN + END_MARKER_LEN) as u64,
+                direct.is_some(),
+            ),
         });
         *lock(&self.shared.written) = Some(Written {
             file: file.clone(),
@@ -630,6 +694,7 @@ impl Committer {
         tracing::debug!(segment = %path.display(), "write-ahead log segment started");
         self.file = file;
         self.path = path;
+        self.direct = direct;
         self.segment_first_lsn = self.next_lsn;
         self.file_bytes = SEGMENT_HEADER_LEN as u64;
         Ok(())

@@ -134,12 +134,31 @@ fn free_segments(dir: &Path) -> Vec<PathBuf> {
 /// Length of a segment without records: its header and end marker.
 const EMPTY_SEGMENT_LEN: usize = SEGMENT_HEADER_LEN + END_MARKER_LEN;
 
-/// The one segment of `dir` that holds records, with its bytes.
+/// A new segment's bytes up to the end of its end marker. Written
+/// directly, a segment goes on in zeros to the end of that block.
+fn segment_bytes(path: &Path) -> Vec<u8> {
+    let mut data = std::fs::read(path).unwrap();
+    let mut pos = SEGMENT_HEADER_LEN;
+    while let Some(header) = parse_record_header(&data[pos..]) {
+        pos += header.disk_len();
+    }
+    assert!(parse_end_marker(&data[pos..]).is_some(), "no end marker");
+    let end = pos + END_MARKER_LEN;
+    assert!(
+        data[end..].iter().all(|&b| b == 0),
+        "only zeros follow the end marker"
+    );
+    data.truncate(end);
+    data
+}
+
+/// The one segment of `dir` that holds records, with its bytes up to the
+/// end of its end marker.
 fn only_nonempty_segment(dir: &Path) -> (PathBuf, Vec<u8>) {
     let mut found: Vec<_> = segments(dir)
         .into_iter()
         .map(|path| {
-            let data = std::fs::read(&path).unwrap();
+            let data = segment_bytes(&path);
             (path, data)
         })
         .filter(|(_, data)| data.len() > EMPTY_SEGMENT_LEN)
@@ -190,9 +209,14 @@ async fn append_then_reopen_replays_every_record_with_its_lsn_table_and_rows() {
     let stats = wal.stats();
     assert_eq!((stats.last_lsn, stats.durable_lsn), (5, 5));
     assert_eq!(stats.appended_records, 5);
+    let segment_len = stats.appended_bytes + EMPTY_SEGMENT_LEN as u64;
     assert_eq!(
         stats.bytes_on_disk,
-        stats.appended_bytes + EMPTY_SEGMENT_LEN as u64
+        std::fs::metadata(&segments(dir.path())[0]).unwrap().len()
+    );
+    assert!(
+        (segment_len..segment_len + 4096).contains(&stats.bytes_on_disk),
+        "records and markers, and zeros to the end of a block with direct writes"
     );
     wal.close().await.unwrap();
 
@@ -490,6 +514,41 @@ async fn a_damaged_segment_header_is_reported_and_the_next_segments_are_read() {
         matches!(error, Error::UnsupportedWalVersion { version, .. } if version == FORMAT_VERSION + 1),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn direct_and_buffered_writes_make_the_same_segments() {
+    let mut logs = Vec::new();
+    for direct_io in [true, false] {
+        let dir = TempDir::new().unwrap();
+        let options = WalOptions {
+            direct_io,
+            segment_size: 20_000,
+            ..WalOptions::default()
+        };
+        let (wal, _, _) = open_with(dir.path(), options.clone());
+        // Records of many sizes, so that groups end anywhere in a block and
+        // segments rotate.
+        for i in 0..14 {
+            wal.append(Table::Spans, spans(i * 7 % 30 + 1, &format!("r{i}")))
+                .await
+                .unwrap();
+        }
+        wal.close().await.unwrap();
+        let files: Vec<_> = segments(dir.path())
+            .iter()
+            .map(|path| (path.file_name().unwrap().to_owned(), segment_bytes(path)))
+            .collect();
+        assert!(files.len() > 2, "segments rotated: {}", files.len());
+
+        let (wal, recovery, _) = open_with(dir.path(), options);
+        assert!(recovery.damage.is_empty(), "{:?}", recovery.damage);
+        let expected: Vec<_> = (0..14).map(|i| format!("r{i}")).collect();
+        assert_eq!(tags(&recovery), expected, "direct_io {direct_io}");
+        wal.close().await.unwrap();
+        logs.push(files);
+    }
+    assert_eq!(logs[0], logs[1], "the same bytes up to each end marker");
 }
 
 #[tokio::test]
