@@ -17,7 +17,8 @@
 //! requests a fixed number of times each, for counting instructions, which
 //! other work on the machine does not disturb the way it disturbs time;
 //! `-- repeat cohorts` converts the `cohorts` group's requests without
-//! rules, and `-- repeat cohorts rule5` with its rule:
+//! rules, and `-- repeat cohorts rule5` with its rule (`-- sizes` prints the
+//! memory each column of a converted request holds, per record):
 //!
 //! ```text
 //! valgrind --tool=callgrind --toggle-collect='grayscope_ingest::convert::spans::convert_spans' \
@@ -673,6 +674,7 @@ fn repeat() {
 
 /// The `-- sizes` mode: the memory each column of a converted request
 /// holds (buffers' capacity, as the store counts it), per record.
+#[allow(clippy::print_stdout, clippy::cast_precision_loss)] // a bench reports on the terminal
 fn sizes() {
     let spans = Bytes::from(spans_request().encode_to_vec());
     let logs = Bytes::from(logs_request().encode_to_vec());
