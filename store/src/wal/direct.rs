@@ -88,7 +88,7 @@ impl DirectWrites {
         if self.buffer.len() < padded + BLOCK {
             self.buffer.resize(padded + BLOCK, 0);
         }
-        let start = self.buffer.as_ptr().align_offset(BLOCK);
+        let start = (BLOCK - self.buffer.as_ptr().addr() % BLOCK) % BLOCK;
         let out = &mut self.buffer[start..start + padded];
         let mut at = 0;
         for piece in std::iter::once(&self.tail[..]).chain(slices.iter().map(|s| &**s)) {
