@@ -131,6 +131,7 @@ fn build(kind: SystemTable, store: &Store) -> Result<RecordBatch> {
                 ("memory_bytes", int([s.memory_bytes as u64])),
                 ("memory_limit", int([s.memory_limit as u64])),
                 ("rejected_appends", int([s.rejected_appends])),
+                ("stalled_appends", int([s.stalled_appends])),
                 ("flushes", int([s.flushes])),
                 ("flush_errors", int([s.flush_errors])),
                 ("flush_lag_ms", int([s.flush_lag.as_millis() as u64])),

@@ -31,6 +31,11 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
 /// Retry hint given with back-pressure.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
+/// The longest an append waits for a flush while flushes lag
+/// ([`StoreConfig::stall_memtables`]); then it goes on, and the memory
+/// limit decides.
+const STALL_AT_MOST: Duration = Duration::from_secs(1);
+
 /// What opening the store found and repaired.
 #[derive(Debug, Default)]
 pub struct RecoveryReport {
@@ -50,6 +55,7 @@ pub struct RecoveryReport {
 #[derive(Debug, Default)]
 struct Counters {
     rejected: AtomicU64,
+    stalled: AtomicU64,
     flushes: AtomicU64,
     flush_errors: AtomicU64,
     compactions: AtomicU64,
@@ -66,6 +72,9 @@ pub struct StoreStats {
     pub memory_limit: usize,
     /// Appends refused with back-pressure since start.
     pub rejected_appends: u64,
+    /// Appends that waited for a flush since start, because
+    /// `stall_memtables` memtables were waiting for theirs.
+    pub stalled_appends: u64,
     /// Flushes completed since start.
     pub flushes: u64,
     /// Flushes that failed (and were retried) since start.
@@ -102,6 +111,8 @@ struct Inner {
     applied: Arc<AtomicU64>,
     next_part_id: AtomicU64,
     flush_wanted: Arc<Notify>,
+    /// Notified (all waiters) whenever a flush completes.
+    flushed: Notify,
     counters: Counters,
     graveyard: Mutex<Vec<(Instant, Arc<Part>)>>,
     /// Serialises flushes (and writes of the state file).
@@ -247,6 +258,7 @@ impl Store {
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        self.stall_while_flushes_lag().await;
         // Reserve the batch's memory before writing it, so that memtables
         // plus appends in flight never exceed the limit.
         // A logged source is held until its commit too.
@@ -274,6 +286,37 @@ impl Store {
         self.inner.reserved.fetch_sub(size, Ordering::AcqRel);
         appended?;
         Ok(())
+    }
+
+    /// Waits while [`StoreConfig::stall_memtables`] memtables wait for
+    /// their flush, for one flush at a time, at most [`STALL_AT_MOST`] in
+    /// all. Slowing intake to the pace of flushes keeps the backlog, and
+    /// the memory it would fault in, small; refusing only comes at the
+    /// memory limit.
+    async fn stall_while_flushes_lag(&self) {
+        let inner = &self.inner;
+        let limit = inner.config.stall_memtables;
+        if limit == 0 {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + STALL_AT_MOST;
+        let mut counted = false;
+        loop {
+            // Registered before the check, so no flush in between is missed.
+            let flushed = inner.flushed.notified();
+            let frozen: usize = inner.tables.iter().map(|t| t.frozen_count()).sum();
+            if frozen < limit {
+                return;
+            }
+            if !counted {
+                inner.counters.stalled.fetch_add(1, Ordering::Relaxed);
+                inner.flush_wanted.notify_one();
+                counted = true;
+            }
+            if tokio::time::timeout_at(deadline, flushed).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Whether this store was opened with a [`Rebuild`], so that
@@ -325,6 +368,7 @@ impl Store {
             memory_bytes: inner.memory.load(Ordering::Acquire),
             memory_limit: inner.config.memory_limit.as_usize(),
             rejected_appends: inner.counters.rejected.load(Ordering::Relaxed),
+            stalled_appends: inner.counters.stalled.load(Ordering::Relaxed),
             flushes: inner.counters.flushes.load(Ordering::Relaxed),
             flush_errors: inner.counters.flush_errors.load(Ordering::Relaxed),
             compactions: inner.counters.compactions.load(Ordering::Relaxed),
@@ -461,6 +505,7 @@ fn open_blocking(
         applied,
         next_part_id: AtomicU64::new(max_id + 1),
         flush_wanted,
+        flushed: Notify::new(),
         counters: Counters::default(),
         graveyard: Mutex::new(Vec::new()),
         flush_lock: tokio::sync::Mutex::new(()),
@@ -607,6 +652,7 @@ impl Inner {
                 let count = parts.len();
                 table.complete_flush(&frozen, parts);
                 self.memory.fetch_sub(frozen.bytes(), Ordering::AcqRel);
+                self.flushed.notify_waiters();
                 self.counters.flushes.fetch_add(1, Ordering::Relaxed);
                 let millis = SystemTime::now()
                     .duration_since(UNIX_EPOCH)

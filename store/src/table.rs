@@ -146,6 +146,11 @@ impl TableData {
         self.read().flushing.clone()
     }
 
+    /// How many memtables are frozen and wait for their flush.
+    pub fn frozen_count(&self) -> usize {
+        self.read().flushing.len()
+    }
+
     /// Size and age of the active memtable.
     pub fn active_size(&self) -> (usize, Option<std::time::Instant>) {
         let state = self.read();

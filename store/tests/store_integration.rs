@@ -516,6 +516,53 @@ async fn over_the_memory_limit_appends_get_backpressure_until_a_flush() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_flushes_lag_appends_wait_for_them_then_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = spans("s", &[T0; 100]);
+    let size = batch.get_array_memory_size();
+    let config = StoreConfig {
+        // Every append fills a memtable; one waiting for its flush stalls.
+        flush_size: ByteSize(size as u64),
+        stall_memtables: 1,
+        ..config()
+    };
+    let (store, _) = Store::open(dir.path(), config).await.unwrap();
+    // A file where the hour's directory goes makes every flush fail, so
+    // the first memtable stays frozen.
+    let blocker = dir.path().join("spans").join("date=2025-11-24");
+    std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    store.append(Table::Spans, batch.clone()).await.unwrap();
+    let flushes_failed = || async {
+        while store.store_stats().flush_errors == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    flushes_failed().await;
+    assert_eq!(store.store_stats().stalled_appends, 0);
+
+    // No flush completes: the next append waits its whole second, then
+    // goes on; it is slowed, not refused.
+    let started = std::time::Instant::now();
+    store.append(Table::Spans, batch.clone()).await.unwrap();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(990),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(store.store_stats().stalled_appends, 1);
+    assert_eq!(store.store_stats().rejected_appends, 0);
+
+    // Once flushes succeed, nothing waits.
+    std::fs::remove_file(&blocker).unwrap();
+    store.flush().await.unwrap();
+    store.append(Table::Spans, batch.clone()).await.unwrap();
+    store.flush().await.unwrap();
+    assert_eq!(store.store_stats().stalled_appends, 1);
+    assert_eq!(count(&store, "").await, 300);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_memtable_is_frozen_at_flush_size_so_each_flush_writes_a_bounded_part() {
     let dir = tempfile::tempdir().unwrap();
     let batch = spans("f", &[T0; 100]);

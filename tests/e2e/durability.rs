@@ -183,10 +183,12 @@ async fn acknowledged_spans_survive_sigkill_at_random_moments() {
 async fn a_flood_gets_backpressure_memory_stays_capped_and_nothing_acknowledged_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     let limit = 512 * 1024;
+    // Refusal at the memory limit, without the stall that would otherwise
+    // slow the flood before it gets there (the store's tests cover that).
     let node = Server::start_in(
         dir.path(),
         &format!(
-            "[store]\nflush_size = \"64KiB\"\nmemory_limit = {limit}\nflush_interval = \"1s\"\n"
+            "[store]\nflush_size = \"64KiB\"\nmemory_limit = {limit}\nflush_interval = \"1s\"\nstall_memtables = 0\n"
         ),
     );
     let acknowledged = Arc::new(Mutex::new(Vec::new()));

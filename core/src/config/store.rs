@@ -25,6 +25,14 @@ pub struct StoreConfig {
     /// Retry-After, gRPC UNAVAILABLE) until flushes catch up; a request is
     /// refused before it is decoded. Default `1GiB`.
     pub memory_limit: ByteSize,
+    /// When this many memtables (all tables together) are frozen and wait
+    /// for their flush, appends wait for one to finish (up to a second
+    /// each) before going on: intake slows to the pace of flushes instead
+    /// of piling up memory until the memory limit refuses requests. Memory
+    /// the backlog never reaches is never faulted in, and flat out that
+    /// saved much of the server's CPU per span (BENCHMARKS.md, issue 3).
+    /// `0` turns it off. Default `4`.
+    pub stall_memtables: usize,
     /// Keep data this long, judged by the hour partition of each record's
     /// time; older partitions are dropped whole. Default `7d`.
     pub retention: ConfigDuration,
@@ -99,6 +107,7 @@ impl Default for StoreConfig {
             flush_size: ByteSize(64 << 20),
             flush_interval: ConfigDuration::from_secs(60),
             memory_limit: ByteSize(1 << 30),
+            stall_memtables: 4,
             retention: ConfigDuration::from_secs(7 * 86_400),
             tables: BTreeMap::new(),
             row_group_rows: 128 * 1024,
