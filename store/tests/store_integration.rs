@@ -533,12 +533,14 @@ async fn while_flushes_lag_appends_wait_for_them_then_go_on() {
     std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
     std::fs::write(&blocker, b"not a directory").unwrap();
     store.append(Table::Spans, batch.clone()).await.unwrap();
-    let flushes_failed = || async {
-        while store.store_stats().flush_errors == 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-    };
-    flushes_failed().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while store.store_stats().flush_errors == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the blocked flush never failed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     assert_eq!(store.store_stats().stalled_appends, 0);
 
     // No flush completes: the next append waits its whole second, then
